@@ -1,0 +1,1 @@
+"""Mirror an Ivinex CRM instance into SQLite."""
