@@ -1,0 +1,287 @@
+"""How Ivinex tabs and fields become SQLite tables and columns.
+
+The naming rule, the type mapping and the value coercion live here, as data
+where they can be, so that the shape of the mirror can be read in one place.
+"""
+
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from .client import Field
+
+logger = logging.getLogger(__name__)
+
+# Ivinex field type -> SQLite column type. Anything not listed is stored as
+# TEXT, with a warning, so that a new field type never stops a sync.
+COLUMN_TYPES = {
+    "Text": "TEXT",
+    "TextArea": "TEXT",
+    "Email": "TEXT",
+    "Phone": "TEXT",
+    "URL": "TEXT",
+    "File": "TEXT",
+    "User": "TEXT",
+    "Number": "REAL",
+    "Currency": "REAL",
+    "Percent": "REAL",
+    "Date": "TEXT",
+    "DateTime": "TEXT",
+    "Checkbox": "INTEGER",
+    "Dropdown": "INTEGER",
+    "MultiSelect": "TEXT",
+    "LinkedRecord": "INTEGER",
+}
+
+# Types whose options get a lookup table of their own.
+OPTION_TYPES = ("Dropdown", "MultiSelect")
+
+# Every record carries these, whether or not the Fields report lists them.
+DEFAULT_FIELDS = (
+    Field("collection_id", "Record ID", "RecordID", True, (), None, {}),
+    Field("created_by", "Created By", "User", False, (), None, {}),
+    Field("created_date", "Created Date", "DateTime", False, (), None, {}),
+    Field("modified_by", "Modified By", "User", False, (), None, {}),
+    Field("modified_date", "Modified Date", "DateTime", False, (), None, {}),
+)
+RECORD_ID = "collection_id"
+
+# Tables the mirror keeps about itself; no tab may take these names.
+MIRROR_TABLES = ("ivinex_tabs", "ivinex_fields", "ivinex_sync_runs", "links")
+
+# Columns that a tab's label is most likely to live in, best first.
+LABEL_CANDIDATES = ("full_name", "name", "title", "subject", "company_name")
+
+MAX_NAME_LENGTH = 60
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
+
+
+@dataclass
+class Column:
+    """One field of a tab, as it is stored in the mirror."""
+
+    field: Field
+    name: str
+
+    @property
+    def sql_type(self):
+        if self.field.field_type == "RecordID":
+            return "INTEGER"
+        return COLUMN_TYPES.get(self.field.field_type, "TEXT")
+
+    @property
+    def known_type(self):
+        return self.field.field_type in COLUMN_TYPES or self.field.field_type in (
+            "RecordID",
+            "Undeclared",
+        )
+
+
+@dataclass
+class TabSchema:
+    """A tab's table: its name, its columns by field name and its label."""
+
+    table: str
+    columns: dict = field(default_factory=dict)
+    label_column: str | None = None
+
+    def options_table(self, column):
+        return f"{self.table}_{column.name}_options"
+
+
+def normalise_name(name, fallback="field"):
+    """The documented naming rule: ASCII, lower case, runs of anything else
+    become one underscore, no leading or trailing underscore."""
+    ascii_name = unicodedata.normalize("NFKD", str(name))
+    ascii_name = ascii_name.encode("ascii", "ignore").decode()
+    snake = re.sub(r"[^0-9A-Za-z]+", "_", ascii_name).strip("_").lower()
+    return snake[:MAX_NAME_LENGTH].rstrip("_") or fallback
+
+
+def unique_name(base, taken):
+    """`base`, or `base_2`, `base_3`... whichever is free (case-insensitively,
+    as SQLite compares names)."""
+    taken_folded = {name.lower() for name in taken}
+    candidate, number = base, 2
+    while candidate.lower() in taken_folded:
+        candidate = f"{base}_{number}"
+        number += 1
+    return candidate
+
+
+def table_name_for(tab_name, taken):
+    return unique_name(normalise_name(tab_name, fallback="tab"), taken)
+
+
+def plan_columns(fields, known):
+    """Map fields to columns, keeping every name already given in `known`
+    ({field name: column name}) so that a column never changes name.
+
+    New fields claim names in a fixed order (a field whose name is already
+    its column name first, then by field name), so two fields that normalise
+    alike are told apart the same way on every run."""
+    fields = _with_default_fields(fields)
+    columns = {f.name: Column(f, known[f.name]) for f in fields if f.name in known}
+    taken = set(known.values())
+    new = [f for f in fields if f.name not in known]
+    new.sort(key=lambda f: (normalise_name(f.name) != f.name, f.name))
+    for new_field in new:
+        name = unique_name(normalise_name(new_field.name), taken)
+        taken.add(name)
+        columns[new_field.name] = Column(new_field, name)
+    return {f.name: columns[f.name] for f in fields}
+
+
+def _with_default_fields(fields):
+    # The record id is always ours: it must stay an INTEGER primary key even
+    # where the Fields report lists it with another type.
+    listed = {f.name for f in fields}
+    defaults = [
+        f for f in DEFAULT_FIELDS if f.name not in listed or f.name == RECORD_ID
+    ]
+    return defaults + [f for f in fields if f.name != RECORD_ID]
+
+
+def undeclared_field(name):
+    """A key that records carry but the Fields report does not list."""
+    return Field(name, name, "Undeclared", False, (), None, {})
+
+
+def pick_label_column(columns):
+    """The column that names a record when another record links to it."""
+    by_name = {c.name: c for c in columns.values()}
+    for candidate in LABEL_CANDIDATES:
+        if candidate in by_name:
+            return candidate
+    for column in columns.values():
+        if column.field.field_type == "Text":
+            return column.name
+    return None
+
+
+class Misfit(ValueError):
+    """A value that does not fit its field's type; it is stored as given."""
+
+
+def coerce(value, field_type):
+    """The value to store for a field of this type.
+
+    Raises Misfit (carrying nothing but the reason) when the value does not fit
+    the type; the caller then stores the value exactly as it came."""
+    if value is None:
+        return None
+    converter = _CONVERTERS.get(field_type, _to_text)
+    return converter(value)
+
+
+def _to_text(value):
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _to_real(value):
+    if isinstance(value, bool):
+        raise Misfit("a checkbox value in a number field")
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise Misfit(f"{value!r} is not a number") from None
+
+
+def _to_integer(value):
+    if isinstance(value, bool):
+        raise Misfit("a checkbox value where an id belongs")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text == "":
+        return None
+    if re.fullmatch(r"-?\d+(\.0+)?", text):
+        return int(float(text))
+    raise Misfit(f"{value!r} is not an id")
+
+
+def _to_checkbox(value):
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return int(value)
+    text = str(value).strip().lower()
+    if text == "":
+        return None
+    if text in _TRUE:
+        return 1
+    if text in _FALSE:
+        return 0
+    raise Misfit(f"{value!r} is not a checkbox value")
+
+
+def _to_multiselect(value):
+    if value == "":
+        return None
+    if not isinstance(value, list):
+        raise Misfit(f"{value!r} is not a list of options")
+    try:
+        return json.dumps([_to_integer(item) for item in value])
+    except Misfit:
+        raise Misfit(f"{value!r} is not a list of option ids") from None
+
+
+def _to_date(value):
+    text = str(value).strip()
+    if text == "":
+        return None
+    try:
+        return date.fromisoformat(text[:10]).isoformat()
+    except ValueError:
+        raise Misfit(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _to_datetime(value):
+    text = str(value).strip()
+    if text == "":
+        return None
+    try:
+        return datetime.fromisoformat(text).isoformat()
+    except ValueError:
+        raise Misfit(f"{value!r} is not a date-time") from None
+
+
+_CONVERTERS = {
+    "Number": _to_real,
+    "Currency": _to_real,
+    "Percent": _to_real,
+    "Checkbox": _to_checkbox,
+    "Dropdown": _to_integer,
+    "LinkedRecord": _to_integer,
+    "RecordID": _to_integer,
+    "MultiSelect": _to_multiselect,
+    "Date": _to_date,
+    "DateTime": _to_datetime,
+}
+
+
+def record_row(record, columns):
+    """The row to store for one record, and the values that did not fit.
+
+    Keys the record omits are left out of the row, so that an omitted field
+    keeps the value the mirror already has (an omitted key is not a null)."""
+    row, misfits = {}, []
+    for key, value in record.items():
+        column = columns[key]
+        try:
+            row[column.name] = coerce(value, column.field.field_type)
+        except Misfit as reason:
+            row[column.name] = _to_text(value)
+            misfits.append((column.field.name, str(reason)))
+    return row, misfits

@@ -1,0 +1,52 @@
+"""A stand-in for the HTTP client, fed with hand-written answers, so that the
+schema and store can be tested on exact inputs without a server."""
+
+from ivinex_mirror.client import Field, Link, Option, Page, Tab
+
+
+def make_field(name, field_type="Text", label=None, **extra):
+    options = tuple(Option(i, text) for i, text in extra.pop("options", ()))
+    return Field(
+        name,
+        label or name,
+        field_type,
+        extra.pop("required", False),
+        options,
+        extra.pop("linked_tab", None),
+        {},
+    )
+
+
+class FakeClient:
+    """tabs: {name: (fields, records)}; links: a list of 5-tuples."""
+
+    def __init__(self, tabs, links=(), page_size=2):
+        self.tabs = {
+            name: (Tab(1000 + i, name, name.rstrip("s"), {}), fields, records)
+            for i, (name, (fields, records)) in enumerate(tabs.items())
+        }
+        self.links = [Link(*link) for link in links]
+        self.page_size = page_size
+
+    def fetch_tabs(self):
+        return [tab for tab, _, _ in self.tabs.values()]
+
+    def fetch_fields(self, tab):
+        return list(self.tabs[tab.name][1])
+
+    def fetch_record_pages(self, tab, modified_since=None, offset=0):
+        records = self.tabs[tab.name][2]
+        yield from _pages(records, self.page_size)
+
+    def fetch_link_pages(self, offset=0):
+        yield from _pages(self.links, self.page_size)
+
+
+def _pages(items, size):
+    offset = 0
+    while True:
+        chunk = items[offset : offset + size]
+        yield Page(offset, list(chunk), len(items))
+        if len(chunk) < size:
+            return
+        offset += size
