@@ -1,0 +1,441 @@
+"""The ivinex-mirror command line: parses options, prints, holds no logic."""
+
+import csv
+import functools
+import io
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict
+
+import click
+from tabulate import tabulate
+
+from . import accounts
+from .client import IvinexClient
+from .errors import IvinexError
+from .store import Mirror
+from .sync import Reporter, sync
+
+PASSWORD_ENV = "IVINEX_PASSWORD"
+EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130
+WARNINGS_SHOWN = 20
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ivinex-mirror")
+def cli():
+    """Mirror an Ivinex CRM instance into SQLite and browse it with Datasette.
+
+    Start with `ivinex-mirror demo` to try it on a local sandbox, or with
+    `ivinex-mirror auth` and `ivinex-mirror sync` for a real instance."""
+
+
+def output_options(command):
+    """--verbose and --silent, shared by every command that talks to an API."""
+
+    @click.option("-v", "--verbose", is_flag=True, help="Log every request (debug).")
+    @click.option("-s", "--silent", is_flag=True, help="No progress bars or summary.")
+    @functools.wraps(command)
+    def wrapper(*args, verbose, silent, **kwargs):
+        level = logging.DEBUG if verbose else logging.WARNING
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        return command(*args, verbose=verbose, silent=silent, **kwargs)
+
+    return wrapper
+
+
+def account_options(command):
+    """Where the instance is and who logs in; the password never comes from an
+    option, so that it never shows in `ps` or a shell history."""
+
+    @click.option(
+        "--company",
+        envvar="IVINEX_COMPANY",
+        help="Instance URL, e.g. https://acme.ivinex.com (or IVINEX_COMPANY). "
+        "Defaults to the saved account.",
+    )
+    @click.option(
+        "--username",
+        envvar="IVINEX_USERNAME",
+        help="API user (or IVINEX_USERNAME). Defaults to the saved account.",
+    )
+    @click.option(
+        "--records-endpoint",
+        type=click.Choice(["GetRecords", "Records.php"]),
+        default="GetRecords",
+        show_default=True,
+        help="Which API door to read records through.",
+    )
+    @click.option(
+        "--timeout",
+        type=float,
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for each answer.",
+    )
+    @click.option(
+        "--retries",
+        type=click.IntRange(0, 20),
+        default=5,
+        show_default=True,
+        help="Retries of a request on 429, 5xx, resets and timeouts.",
+    )
+    @functools.wraps(command)
+    def wrapper(*args, company, username, records_endpoint, timeout, retries, **kw):
+        company, username, password = resolve_account(company, username)
+        client = IvinexClient(
+            company,
+            username,
+            password,
+            timeout=timeout,
+            retries=retries,
+            records_endpoint=records_endpoint,
+        )
+        with client:
+            return command(*args, client=client, **kw)
+
+    return wrapper
+
+
+def resolve_account(company, username):
+    """Company, username and password from the options, IVINEX_PASSWORD, the
+    saved account, or a hidden prompt, in that order."""
+    saved = _load_saved_account()
+    company = company or (saved and saved.company)
+    username = username or (saved and saved.username)
+    if not company or not username:
+        raise click.UsageError(
+            "Say which instance and user: --company URL --username USER, "
+            "or save them once with `ivinex-mirror auth`."
+        )
+    password = os.environ.get(PASSWORD_ENV)
+    if (
+        not password
+        and saved
+        and (saved.company, saved.username)
+        == (
+            company,
+            username,
+        )
+    ):
+        password = saved.password
+    if not password:
+        password = _prompt_password(username)
+    return company, username, password
+
+
+def _load_saved_account():
+    try:
+        return accounts.load_account()
+    except accounts.AccountFileError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _prompt_password(username):
+    if not sys.stdin.isatty():
+        raise click.UsageError(
+            f"No password for {username}: set {PASSWORD_ENV}, save it with "
+            "`ivinex-mirror auth`, or run from a terminal to be asked."
+        )
+    return click.prompt(f"Password for {username}", hide_input=True)
+
+
+def run_api_command(action):
+    """Turn the client's exceptions into one-line errors with a clean exit."""
+    try:
+        return action()
+    except IvinexError as error:
+        raise click.ClickException(str(error)) from None
+
+
+# sync
+
+
+class ClickReporter(Reporter):
+    """A progress bar per tab on stderr, and warnings kept for the summary."""
+
+    def __init__(self, silent):
+        self.silent = silent
+        self.bar = None
+        self.warnings = []
+
+    def tab_started(self, tab, total):
+        if self.silent:
+            return
+        self.bar = click.progressbar(
+            length=total or 0,
+            label=f"{tab.name:<20}",
+            file=sys.stderr,
+            show_pos=True,
+        )
+        self.bar.__enter__()
+
+    def page_saved(self, tab, count):
+        if self.bar is not None:
+            self.bar.update(count)
+
+    def tab_finished(self, tab, result):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+    def warning(self, message):
+        # Shown after the bars, in the summary, so that they stay readable.
+        self.warnings.append(message)
+
+
+@cli.command(name="sync")
+@click.argument("db", type=click.Path(dir_okay=False))
+@account_options
+@click.option(
+    "--tab",
+    "tab_names",
+    multiple=True,
+    help="Mirror only this tab (name or id); repeat for more.",
+)
+@output_options
+def sync_command(db, client, tab_names, verbose, silent):
+    """Mirror the instance into the SQLite database DB.
+
+    Reads the tabs, each tab's fields and records, and every link between
+    records. Exit code: 0 when everything asked for was mirrored, 3 when some
+    tabs were skipped (no permission), 1 on an error, 130 when interrupted."""
+    reporter = ClickReporter(silent)
+    mirror = Mirror(db)
+    started = time.monotonic()
+    try:
+        result = run_api_command(
+            lambda: sync(
+                client, mirror, tab_names=list(tab_names) or None, reporter=reporter
+            )
+        )
+    except KeyboardInterrupt:
+        click.echo("Interrupted; every whole page is kept.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        mirror.close()
+        if reporter.bar is not None:
+            reporter.tab_finished(None, None)
+    if not silent:
+        print_summary(result, reporter.warnings, time.monotonic() - started, verbose)
+    if result.status != "ok":
+        sys.exit(EXIT_PARTIAL)
+
+
+def print_summary(result, warnings, seconds, verbose):
+    shown = warnings if verbose else warnings[:WARNINGS_SHOWN]
+    for message in shown:
+        click.secho(f"warning: {message}", fg="yellow", err=True)
+    if len(shown) < len(warnings):
+        click.echo(
+            f"... and {len(warnings) - len(shown)} more warnings (--verbose)",
+            err=True,
+        )
+    rows = [(t.name, t.status, t.fetched, t.stored, t.misfits) for t in result.tabs]
+    headers = ("tab", "status", "fetched", "in mirror", "misfits")
+    click.echo(tabulate(rows, headers=headers), err=True)
+    counts = result.counts
+    click.echo(
+        f"Run {result.run_id}: {result.status}; {counts['records']} records, "
+        f"{result.links} links ({result.links_status}), "
+        f"{counts['warnings']} warnings, {seconds:.1f} s.",
+        err=True,
+    )
+
+
+# auth
+
+
+@cli.command()
+@click.option("--company", prompt="Instance URL (e.g. https://acme.ivinex.com)")
+@click.option("--username", prompt="API username")
+@click.option("--delete", is_flag=True, help="Forget the saved account.")
+def auth(company, username, delete):
+    """Save an account (instance, user, password) for later runs.
+
+    The file lives outside any database, in your user config folder (or
+    IVINEX_MIRROR_ACCOUNT_FILE), readable by you alone (mode 0600)."""
+    if delete:
+        removed = accounts.delete_account()
+        click.echo("Saved account removed." if removed else "No saved account.")
+        return
+    password = os.environ.get(PASSWORD_ENV) or click.prompt(
+        f"Password for {username}", hide_input=True
+    )
+    path = accounts.save_account(company, username, password)
+    click.echo(f"Saved the account for {username} at {company} in {path}")
+
+
+# sandbox, serve, demo
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="1.0 is about 5,000 records and 8,000 links.",
+)
+@click.option("--username", default="demo", show_default=True)
+@click.option(
+    "--password",
+    default="demo",
+    show_default=True,
+    help="The sandbox's own password (not a real account's).",
+)
+@click.option(
+    "--latency-ms",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Delay added to every answer.",
+)
+def sandbox(host, port, seed, scale, username, password, latency_ms):
+    """Serve a local fake Ivinex instance with generated data until stopped."""
+    from .sandbox import SandboxServer, generate_instance
+
+    instance = generate_instance(seed=seed, scale=scale)
+    server = SandboxServer(
+        instance,
+        host=host,
+        port=port,
+        username=username,
+        password=password,
+        latency_ms=latency_ms,
+    )
+    click.echo(f"Ivinex sandbox at {server.url} (user {username}); Ctrl-C stops.")
+    server.serve_forever()
+
+
+@cli.command()
+@click.argument("db", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; anything but loopback exposes the data.",
+)
+@click.option("--port", type=int, default=8001, show_default=True)
+def serve(db, host, port):
+    """Browse the mirror DB in Datasette (read-only)."""
+    from .serve import ServeError
+    from .serve import serve as serve_datasette
+
+    click.echo(f"Serving {db} at http://{host}:{port}/ ; Ctrl-C stops.", err=True)
+    try:
+        serve_datasette(db, host=host, port=port)
+    except ServeError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@cli.command()
+@click.option("--db", default="demo.db", show_default=True, type=click.Path())
+@click.option("--no-serve", is_flag=True, help="Stop after the sync.")
+@click.option(
+    "--port", type=int, default=8001, show_default=True, help="Port for Datasette."
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--scale", type=float, default=1.0, show_default=True)
+def demo(db, no_serve, port, seed, scale):
+    """Start the sandbox, mirror it into DB, then browse it in Datasette."""
+    from .sandbox import SandboxServer, generate_instance
+
+    click.echo("Generating the sandbox's data...", err=True)
+    instance = generate_instance(seed=seed, scale=scale)
+    with SandboxServer(instance, port=0) as server:
+        click.echo(f"Sandbox at {server.url}; mirroring it into {db}", err=True)
+        client = IvinexClient(server.url, "demo", "demo")
+        mirror = Mirror(db)
+        reporter = ClickReporter(silent=False)
+        started = time.monotonic()
+        try:
+            result = run_api_command(lambda: sync(client, mirror, reporter=reporter))
+        finally:
+            mirror.close()
+            client.close()
+        print_summary(result, reporter.warnings, time.monotonic() - started, False)
+    if not no_serve:
+        serve.callback(db, "127.0.0.1", port)
+
+
+# report
+
+REPORTS = ("tabs", "fields", "records", "related-items", "all-related-items")
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(REPORTS))
+@account_options
+@click.option(
+    "--tab", help="The tab (name or id), for fields, records and related-items."
+)
+@click.option("--record-id", type=int, help="The record, for related-items.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@output_options
+def report(name, client, tab, record_id, output_format, verbose, silent):
+    """Print one of the connector's five reports straight from the API."""
+    rows = run_api_command(lambda: fetch_report(client, name, tab, record_id))
+    click.echo(format_rows(rows, output_format))
+
+
+def fetch_report(client, name, tab, record_id):
+    if name in ("fields", "records", "related-items") and not tab:
+        raise click.UsageError(f"The {name} report needs --tab.")
+    if name == "related-items" and record_id is None:
+        raise click.UsageError("The related-items report needs --record-id.")
+    if name == "tabs":
+        return [_flat(asdict(t)) for t in client.fetch_tabs()]
+    if name == "fields":
+        return [_flat(asdict(f)) for f in client.fetch_fields(tab)]
+    if name == "related-items":
+        return client.fetch_related_items(tab, record_id)
+    if name == "records":
+        tab_object = _find_tab(client, tab)
+        return [r for page in client.fetch_record_pages(tab_object) for r in page.items]
+    return [
+        _flat(asdict(link)) for page in client.fetch_link_pages() for link in page.items
+    ]
+
+
+def _find_tab(client, tab):
+    from .sync import select_tabs
+
+    return select_tabs(client.fetch_tabs(), [tab])[0]
+
+
+def _flat(row):
+    """Nested values as JSON text, so that every format can show them."""
+    return {
+        key: json.dumps(value, ensure_ascii=False)
+        if isinstance(value, (dict, list, tuple))
+        else value
+        for key, value in row.items()
+    }
+
+
+def format_rows(rows, output_format):
+    if output_format == "json":
+        return json.dumps(rows, indent=2, ensure_ascii=False)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    flat = [_flat(row) for row in rows]
+    if output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(flat)
+        return buffer.getvalue().rstrip("\n")
+    return tabulate([[row.get(c) for c in columns] for row in flat], headers=columns)
