@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from ivinex_mirror.sandbox import SandboxServer, generate_instance
-from ivinex_mirror.sandbox.data import DEFAULT_FIELDS, FIELD_TYPES, LINK_KINDS
+from ivinex_mirror.sandbox.definitions import DEFAULT_FIELDS, FIELD_TYPES, LINK_KINDS
 
 AUTH = ("demo", "demo")
 RTL = re.compile("[\u0590-\u05ff\u0600-\u06ff]")

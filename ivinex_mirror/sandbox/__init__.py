@@ -5,8 +5,9 @@
 and can be told to fail in each of the ways a real instance fails.
 """
 
-from ivinex_mirror.sandbox.data import Instance, generate_instance
 from ivinex_mirror.sandbox.faults import FaultPlan
+from ivinex_mirror.sandbox.generate import generate_instance
+from ivinex_mirror.sandbox.instance import Instance
 from ivinex_mirror.sandbox.server import SandboxServer
 
 __all__ = ["FaultPlan", "Instance", "SandboxServer", "generate_instance"]

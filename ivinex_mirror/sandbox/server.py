@@ -21,13 +21,9 @@ from itertools import islice
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from ivinex_mirror.sandbox.data import (
-    STAMP_FORMAT,
-    InvalidValue,
-    UnknownRecord,
-    UnknownTab,
-)
+from ivinex_mirror.sandbox.definitions import STAMP_FORMAT
 from ivinex_mirror.sandbox.faults import RESET, STALL, FaultPlan, fault_response
+from ivinex_mirror.sandbox.instance import InvalidValue, UnknownRecord, UnknownTab
 
 logger = logging.getLogger(__name__)
 
