@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+from contextlib import closing, contextmanager
 from dataclasses import asdict
 
 import click
@@ -16,13 +17,14 @@ from tabulate import tabulate
 from . import accounts
 from .client import IvinexClient
 from .errors import IvinexError
-from .store import Mirror
+from .store import LockedByAnotherRun, Mirror, run_lock
 from .sync import Reporter, sync
 
 PASSWORD_ENV = "IVINEX_PASSWORD"
 EXIT_PARTIAL = 3
 EXIT_INTERRUPTED = 130
 WARNINGS_SHOWN = 20
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,15 +86,23 @@ def account_options(command):
         show_default=True,
         help="Retries of a request on 429, 5xx, resets and timeouts.",
     )
+    @click.option(
+        "--page-size",
+        type=click.IntRange(1, 500),
+        default=500,
+        show_default=True,
+        help="Records or links asked for per request.",
+    )
     @functools.wraps(command)
-    def wrapper(*args, company, username, records_endpoint, timeout, retries, **kw):
+    def wrapper(*args, company, username, records_endpoint, page_size, **kw):
         company, username, password = resolve_account(company, username)
         client = IvinexClient(
             company,
             username,
             password,
-            timeout=timeout,
-            retries=retries,
+            timeout=kw.pop("timeout"),
+            retries=kw.pop("retries"),
+            page_size=page_size,
             records_endpoint=records_endpoint,
         )
         with client:
@@ -179,6 +189,9 @@ class ClickReporter(Reporter):
             self.bar.update(count)
 
     def tab_finished(self, tab, result):
+        self.close_bar()
+
+    def close_bar(self):
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
@@ -186,6 +199,26 @@ class ClickReporter(Reporter):
     def warning(self, message):
         # Shown after the bars, in the summary, so that they stay readable.
         self.warnings.append(message)
+
+
+class Duration(click.ParamType):
+    """A length of time such as 90s, 15m, 2h or 1d."""
+
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip().lower()
+        unit = text[-1:] if text[-1:] in DURATION_UNITS else "s"
+        number = text[:-1] if text[-1:] in DURATION_UNITS else text
+        try:
+            seconds = float(number) * DURATION_UNITS[unit]
+        except ValueError:
+            self.fail(f"{value!r} is not a duration like 90s, 15m, 2h or 1d", param)
+        if seconds <= 0:
+            self.fail("the interval must be longer than zero", param)
+        return seconds
 
 
 @cli.command(name="sync")
@@ -197,33 +230,74 @@ class ClickReporter(Reporter):
     multiple=True,
     help="Mirror only this tab (name or id); repeat for more.",
 )
+@click.option("--full", is_flag=True, help="Re-read every record, not only changes.")
+@click.option(
+    "--hard-deletes",
+    is_flag=True,
+    help="Remove rows deleted upstream instead of marking them in _deleted_at.",
+)
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Also keep every version seen of every record, in <tab>_history tables.",
+)
+@click.option(
+    "--every",
+    type=Duration(),
+    help="Keep syncing at this interval (e.g. 15m) until stopped.",
+)
 @output_options
-def sync_command(db, client, tab_names, verbose, silent):
+def sync_command(db, client, every, verbose, silent, **options):
     """Mirror the instance into the SQLite database DB.
 
-    Reads the tabs, each tab's fields and records, and every link between
-    records. Exit code: 0 when everything asked for was mirrored, 3 when some
-    tabs were skipped (no permission), 1 on an error, 130 when interrupted."""
-    reporter = ClickReporter(silent)
-    mirror = Mirror(db)
-    started = time.monotonic()
+    The first run reads every record; later runs read what changed since the
+    last one, find records deleted upstream, and follow new and changed
+    fields. Exit code: 0 when everything asked for was mirrored, 3 when some
+    tabs were skipped (no permission), 1 on an error, 130 when interrupted.
+    With --every, a failing run is reported and the schedule goes on."""
+    options["tab_names"] = list(options["tab_names"]) or None
     try:
-        result = run_api_command(
-            lambda: sync(
-                client, mirror, tab_names=list(tab_names) or None, reporter=reporter
+        if every is None:
+            sys.exit(sync_once(db, client, options, verbose, silent))
+        while True:
+            code = sync_once(db, client, options, verbose, silent, keep_going=True)
+            click.echo(
+                f"Run ended with exit code {code}; next in {every:g} s.", err=True
             )
-        )
+            time.sleep(every)
     except KeyboardInterrupt:
         click.echo("Interrupted; every whole page is kept.", err=True)
         sys.exit(EXIT_INTERRUPTED)
+
+
+@contextmanager
+def locked(db):
+    try:
+        with run_lock(db):
+            yield
+    except LockedByAnotherRun as error:
+        raise click.ClickException(str(error)) from None
+
+
+def sync_once(db, client, options, verbose, silent, keep_going=False):
+    """One run under the database's lock; returns its exit code."""
+    reporter = ClickReporter(silent)
+    started = time.monotonic()
+    try:
+        with locked(db), closing(Mirror(db)) as mirror:
+            result = run_api_command(
+                lambda: sync(client, mirror, reporter=reporter, **options)
+            )
+    except click.ClickException as error:
+        if not keep_going:
+            raise
+        error.show()
+        return error.exit_code
     finally:
-        mirror.close()
-        if reporter.bar is not None:
-            reporter.tab_finished(None, None)
+        reporter.close_bar()
     if not silent:
         print_summary(result, reporter.warnings, time.monotonic() - started, verbose)
-    if result.status != "ok":
-        sys.exit(EXIT_PARTIAL)
+    return 0 if result.status == "ok" else EXIT_PARTIAL
 
 
 def print_summary(result, warnings, seconds, verbose):
@@ -235,16 +309,89 @@ def print_summary(result, warnings, seconds, verbose):
             f"... and {len(warnings) - len(shown)} more warnings (--verbose)",
             err=True,
         )
-    rows = [(t.name, t.status, t.fetched, t.stored, t.misfits) for t in result.tabs]
-    headers = ("tab", "status", "fetched", "in mirror", "misfits")
+    rows = [
+        (t.name, t.status, t.fetched, t.changed, t.deleted, t.stored, t.misfits)
+        for t in result.tabs
+    ]
+    headers = ("tab", "status", "read", "changed", "deleted", "in mirror", "misfits")
     click.echo(tabulate(rows, headers=headers), err=True)
     counts = result.counts
     click.echo(
-        f"Run {result.run_id}: {result.status}; {counts['records']} records, "
+        f"Run {result.run_id}: {result.status}; {counts['records']} records read, "
+        f"{counts['changed']} changed, {counts['deleted']} deleted, "
         f"{result.links} links ({result.links_status}), "
         f"{counts['warnings']} warnings, {seconds:.1f} s.",
         err=True,
     )
+
+
+# verify
+
+
+@cli.command()
+@click.argument("db", type=click.Path(exists=True, dir_okay=False))
+@account_options
+@click.option("--tab", "tab_names", multiple=True, help="Check only this tab.")
+@output_options
+def verify(db, client, tab_names, verbose, silent):
+    """Compare the mirror DB with the API and print what differs.
+
+    Per tab: record count, ids and a checksum of the values; then the links.
+    Reads every record (a full sync's requests) and writes nothing. Exit code
+    0 only when the mirror and the API agree."""
+    from .verify import verify as compare
+
+    with closing(Mirror(db)) as mirror:
+        verdict = run_api_command(
+            lambda: compare(client, mirror, list(tab_names) or None)
+        )
+    click.echo(format_verdict(verdict))
+    if not verdict.agrees:
+        sys.exit(1)
+
+
+def format_verdict(verdict):
+    rows = [
+        (
+            c.name,
+            c.upstream,
+            c.mirrored,
+            _ids(c.missing),
+            _ids(c.extra),
+            _ids(c.differing),
+            "same" if c.upstream_checksum == c.mirror_checksum else "differs",
+            ", ".join(c.unmapped_fields),
+        )
+        for c in verdict.tabs
+    ]
+    headers = (
+        "tab",
+        "upstream",
+        "mirror",
+        "missing",
+        "extra",
+        "differing",
+        "checksum",
+        "fields without a column",
+    )
+    links = verdict.links
+    link_line = (
+        f"links: {links.upstream} upstream, {links.mirrored} in the mirror, "
+        f"{len(links.missing)} missing, {len(links.extra)} extra"
+    )
+    if verdict.agrees:
+        outcome = "The mirror agrees with the API."
+    else:
+        outcome = (
+            "The mirror differs from the API; `ivinex-mirror sync DB --full` "
+            "re-reads everything."
+        )
+    return "\n".join([tabulate(rows, headers=headers), link_line, outcome])
+
+
+def _ids(ids):
+    shown = ", ".join(str(i) for i in ids[:5])
+    return f"{len(ids)} ({shown}{', ...' if len(ids) > 5 else ''})" if ids else 0
 
 
 # auth

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -45,6 +46,8 @@ RETRY_AFTER_MAX = 300.0
 LINK_KINDS = ("Embedded", "Related", "Converted", "Copied From")
 PERMISSION_WORDS = ("permission", "permitted", "access denied")
 USER_AGENT = "ivinex-mirror"
+# How the API writes a date-time, and how it takes one in ModifiedSince.
+WIRE_DATETIME = "%Y-%m-%d %H:%M:%S"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,21 +228,40 @@ class IvinexClient:
         return self._parse_items(call, items, _parse_field)
 
     def fetch_record_pages(
-        self, tab: Tab, *, modified_since: str | None = None, offset: int = 0
+        self, tab: Tab, *, modified_since=None, offset: int = 0
     ) -> Iterator[Page]:
         """Yield pages of records; each item is the record dict as sent,
         with its id under "collection_id" as an int."""
+        name, params = self._records_call(tab, modified_since)
+        return self._pages(name, params, "Records", _parse_record, offset, tab.name)
+
+    def fetch_record_page(
+        self, tab: Tab, *, modified_since=None, offset: int = 0
+    ) -> Page:
+        """One page of records, for a caller that steers the paging itself.
+        The page is the last one when it holds fewer than `page_size` items."""
+        name, params = self._records_call(tab, modified_since)
+        return self._page(name, params, "Records", _parse_record, offset, tab.name)[2]
+
+    def fetch_record_total(self, tab: Tab) -> int | None:
+        """How many records the tab holds, by the server's `Total` (a hint:
+        None when the server does not send one). Costs one tiny request."""
+        name, params = self._records_call(tab, None)
+        _, _, page = self._page(
+            name, params, "Records", _parse_record, 0, tab.name, limit=1
+        )
+        return page.total
+
+    def _records_call(self, tab: Tab, modified_since) -> tuple[str, dict]:
         if not isinstance(tab, Tab):
-            raise TypeError("fetch_record_pages needs a Tab from fetch_tabs()")
+            raise TypeError("fetching records needs a Tab from fetch_tabs()")
         if self.records_endpoint == "Records.php":
             params = {"CollectionTypeID": tab.tab_id}
         else:
             params = {"Tab": tab.name}
         if modified_since:
-            params["ModifiedSince"] = modified_since
-        return self._pages(
-            self.records_endpoint, params, "Records", _parse_record, offset, tab.name
-        )
+            params["ModifiedSince"] = wire_datetime(modified_since)
+        return self.records_endpoint, params
 
     def fetch_related_items(self, tab: Tab | str | int, record_id: int) -> list[dict]:
         """The records linked to one record, as dicts with the keys
@@ -261,12 +283,9 @@ class IvinexClient:
     def _pages(self, name, params, key, parse, offset, tab=None) -> Iterator[Page]:
         previous = None
         while True:
-            paged = {**params, "Offset": offset, "Limit": self.page_size}
-            call = _Call(name, paged, tab=tab, offset=offset)
-            body = self._get(call)
-            raw = _unwrap(call, body, key)
-            _check_offset_honoured(call, raw, previous)
-            page = Page(offset, self._parse_items(call, raw, parse), _total(body))
+            call, raw, page = self._page(
+                name, params, key, parse, offset, tab, previous
+            )
             yield page
 
             # A short page is the last one; Total is only a hint.
@@ -275,6 +294,17 @@ class IvinexClient:
                 return
             previous = (offset, raw)
             offset += len(raw)
+
+    def _page(
+        self, name, params, key, parse, offset, tab=None, previous=None, limit=None
+    ):
+        paged = {**params, "Offset": offset, "Limit": limit or self.page_size}
+        call = _Call(name, paged, tab=tab, offset=offset)
+        body = self._get(call)
+        raw = _unwrap(call, body, key)
+        _check_offset_honoured(call, raw, previous)
+        page = Page(offset, self._parse_items(call, raw, parse), _total(body))
+        return call, raw, page
 
     def _fetch_list(self, call: _Call, key: str) -> list:
         return _unwrap(call, self._get(call), key)
@@ -584,6 +614,13 @@ def _warn_if_capped(call: _Call, page: Page, page_size: int) -> None:
             page_size,
             page.total,
         )
+
+
+def wire_datetime(moment) -> str:
+    """A date-time as the API takes it: instance-local 'YYYY-MM-DD HH:MM:SS'."""
+    if isinstance(moment, datetime):
+        return moment.strftime(WIRE_DATETIME)
+    return str(moment)
 
 
 def _total(body: object) -> int | None:

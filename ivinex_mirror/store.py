@@ -6,9 +6,11 @@ so an interrupted run leaves whole pages or nothing.
 
 import json
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import sqlite_utils
+from filelock import FileLock, Timeout
 
 from .schema import OPTION_TYPES, RECORD_ID
 
@@ -27,10 +29,14 @@ MIRROR_TABLE_COLUMNS = {
             "record_count": int,
             "status": str,
             "last_synced_at": str,
+            "cursor": str,
+            "full_pass_id": int,
+            "last_full_pass": int,
             "extra": str,
         },
         "tab_id",
     ),
+    "ivinex_state": ({"key": str, "value": str}, "key"),
     "ivinex_fields": (
         {
             "tab_id": int,
@@ -55,6 +61,8 @@ MIRROR_TABLE_COLUMNS = {
             "status": str,
             "tabs": int,
             "records": int,
+            "changed": int,
+            "deleted": int,
             "links": int,
             "warnings": int,
             "error": str,
@@ -75,6 +83,40 @@ MIRROR_TABLE_COLUMNS = {
 }
 
 
+# The mirror's own columns on every tab table. Field columns never start with
+# an underscore (see schema.normalise_name), so these cannot collide.
+MIRROR_COLUMNS = {"_seen_run": "INTEGER", "_deleted_at": "TEXT"}
+
+
+class LockedByAnotherRun(Exception):
+    """Another sync holds the database."""
+
+
+@contextmanager
+def run_lock(db_path):
+    """Hold the database for one run, so that two runs never interleave.
+
+    The lock is the kernel's (flock on DB.lock), so a run that died, even by
+    kill -9, leaves no lock behind: the next run simply takes it."""
+    path = f"{db_path}.lock"
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockedByAnotherRun(
+            f"Another sync is running on {db_path} (it holds {path}). Wait for "
+            "it to end or stop it, then run again."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def history_table(table):
+    return f"{table}_history"
+
+
 def now_iso():
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
@@ -90,8 +132,55 @@ class Mirror:
         self.db.close()
 
     def ensure_mirror_tables(self):
+        """Create the bookkeeping tables, or add the columns a newer version
+        of the mirror keeps, so that an older database keeps working."""
         for name, (columns, pk) in MIRROR_TABLE_COLUMNS.items():
-            self.db.table(name).create(columns, pk=pk, if_not_exists=True)
+            table = self.db.table(name)
+            if not table.exists():
+                table.create(columns, pk=pk)
+                continue
+            for column, kind in columns.items():
+                if column not in table.columns_dict:
+                    table.add_column(column, kind)
+
+    # State that outlives a run: cursors, passes in progress, the links pass.
+
+    def get_state(self, key):
+        row = self.db.execute("select value from ivinex_state where key = ?", [key])
+        found = row.fetchone()
+        return None if found is None else found[0]
+
+    def set_state(self, key, value):
+        with self.db.conn:
+            self.db.table("ivinex_state").upsert({"key": key, "value": value}, pk="key")
+
+    def tab_state(self, tab_id):
+        """The tab's cursor, the full pass in progress (if any) and the run
+        of its last complete full pass."""
+        row = self.db.execute(
+            "select cursor, full_pass_id, last_full_pass from ivinex_tabs"
+            " where tab_id = ?",
+            [tab_id],
+        ).fetchone()
+        return row or (None, None, None)
+
+    def start_full_pass(self, tab_id, pass_id):
+        """A full pass starts from the beginning: its cursor is cleared in
+        the same transaction, so a killed pass resumes where it stopped."""
+        with self.db.conn:
+            self.db.execute(
+                "update ivinex_tabs set full_pass_id = ?, cursor = null"
+                " where tab_id = ?",
+                [pass_id, tab_id],
+            )
+
+    def finish_full_pass(self, tab_id, run_id):
+        with self.db.conn:
+            self.db.execute(
+                "update ivinex_tabs set full_pass_id = null, last_full_pass = ?"
+                " where tab_id = ?",
+                [run_id, tab_id],
+            )
 
     # Runs
 
@@ -150,24 +239,39 @@ class Mirror:
             )
         return count
 
-    def ensure_tab_table(self, tab, schema):
+    def ensure_tab_table(self, tab, schema, history=False):
         """Create or widen the tab's table, its options tables and its rows in
-        ivinex_fields. Columns are only ever added, never dropped or renamed."""
+        ivinex_fields. Columns are only ever added or widened to TEXT, never
+        dropped, renamed or narrowed, so no stored value is ever lost."""
         with self.db.conn:
-            self._ensure_columns(schema)
+            column_types = self._ensure_columns(schema.table, schema, pk=RECORD_ID)
+            if history:
+                history_pk = (RECORD_ID, "modified_date")
+                self._ensure_columns(history_table(schema.table), schema, history_pk)
             self._save_options(schema)
-            self._save_fields(tab, schema)
+            self._save_fields(tab, schema, column_types)
 
-    def _ensure_columns(self, schema):
-        table = self.db.table(schema.table)
+    def _ensure_columns(self, table_name, schema, pk):
+        """Make the table hold every column; returns {column: SQL type}."""
+        table = self.db.table(table_name)
         wanted = {c.name: c.sql_type for c in schema.columns.values()}
+        wanted.update(MIRROR_COLUMNS)
         if not table.exists():
-            table.create(wanted, pk=RECORD_ID)
-            return
-        present = {name.lower() for name in table.columns_dict}
+            table.create(wanted, pk=pk)
+            return wanted
+        present = {c.name.lower(): c.type.upper() for c in table.columns}
         for name, sql_type in wanted.items():
             if name.lower() not in present:
                 table.add_column(name, sql_type)
+        narrower = [
+            name
+            for name, sql_type in wanted.items()
+            if present.get(name.lower(), sql_type) not in (sql_type, "TEXT")
+        ]
+        if narrower:
+            # A field changed type: widen to TEXT, keeping every stored value.
+            table.transform(types={name: str for name in narrower})
+        return {c.name: c.type.upper() for c in table.columns}
 
     def _save_options(self, schema):
         for column in schema.columns.values():
@@ -183,13 +287,13 @@ class Mirror:
             ]
             options.upsert_all(rows, pk="option_id")
 
-    def _save_fields(self, tab, schema):
+    def _save_fields(self, tab, schema, column_types):
         listed = set()
         for column in schema.columns.values():
             listed.add(column.field.name)
-            self.db.table("ivinex_fields").upsert(
-                _field_row(tab.tab_id, schema, column), pk=("tab_id", "field_name")
-            )
+            row = _field_row(tab.tab_id, schema, column)
+            row["column_type"] = column_types.get(column.name, column.sql_type)
+            self.db.table("ivinex_fields").upsert(row, pk=("tab_id", "field_name"))
         # A field no longer listed keeps its column and its data.
         for field_name in set(self.known_columns(tab.tab_id)) - listed:
             self.db.execute(
@@ -219,16 +323,91 @@ class Mirror:
 
     # Records and links
 
-    def save_records(self, table, rows):
-        """Upsert one page of rows in one transaction. Rows may carry
-        different columns; a column a row leaves out keeps its stored value."""
-        by_columns = {}
-        for row in rows:
-            by_columns.setdefault(tuple(row), []).append(row)
+    def save_page(self, tab_id, table, rows, seen_run, cursor=None, history=False):
+        """Upsert one page of rows, and move the tab's cursor, in one
+        transaction. Rows may carry different columns; a column a row leaves
+        out keeps its stored value. Returns the ids of rows that are new or
+        changed (by modified_date), or that come back after a delete."""
         with self.db.conn:
+            changed = self._changed_ids(table, rows)
+            by_columns = {}
+            for row in rows:
+                row = dict(row, _seen_run=seen_run, _deleted_at=None)
+                by_columns.setdefault(tuple(row), []).append(row)
             for columns, group in by_columns.items():
                 sql = _upsert_sql(table, columns, key=(RECORD_ID,))
                 self.db.conn.executemany(sql, [tuple(r.values()) for r in group])
+            if history and changed:
+                self._save_versions(table, changed)
+            if cursor is not None:
+                self.db.execute(
+                    "update ivinex_tabs set cursor = ? where tab_id = ?"
+                    " and (cursor is null or cursor < ?)",
+                    [cursor, tab_id, cursor],
+                )
+        return changed
+
+    def _changed_ids(self, table, rows):
+        ids = [row[RECORD_ID] for row in rows]
+        stored = dict(
+            self.db.execute(
+                f"select {RECORD_ID}, coalesce(_deleted_at, '') || modified_date"
+                f" from {_quote(table)} where {RECORD_ID} in"
+                f" (select value from json_each(?))",
+                [json.dumps(ids)],
+            ).fetchall()
+        )
+        return [
+            row[RECORD_ID]
+            for row in rows
+            if stored.get(row[RECORD_ID], "") != row.get("modified_date", "")
+        ]
+
+    def _save_versions(self, table, ids):
+        """Copy the rows as they now stand into the tab's history table."""
+        names = [c.name for c in self.db.table(history_table(table)).columns]
+        columns = ", ".join(_quote(n) for n in names)
+        self.db.execute(
+            f"insert or replace into {_quote(history_table(table))} ({columns})"
+            f" select {columns} from {_quote(table)} where {RECORD_ID} in"
+            f" (select value from json_each(?))",
+            [json.dumps(ids)],
+        )
+
+    def live_count(self, table):
+        sql = f"select count(*) from {_quote(table)} where _deleted_at is null"
+        return self.db.execute(sql).fetchone()[0]
+
+    def unseen_ids(self, table, pass_id):
+        """Live rows that a full pass did not see: deleted upstream."""
+        sql = (
+            f"select {RECORD_ID} from {_quote(table)} where _deleted_at is null"
+            " and (_seen_run is null or _seen_run < ?)"
+        )
+        return [row[0] for row in self.db.execute(sql, [pass_id])]
+
+    def save_deletes(self, tab_name, table, ids, hard=False):
+        """Mark rows deleted (or remove them), and drop their links, in one
+        transaction. With `hard`, rows marked earlier are removed too."""
+        marks = "(select value from json_each(?))"
+        with self.db.conn:
+            if hard:
+                self.db.execute(
+                    f"delete from {_quote(table)} where {RECORD_ID} in {marks}"
+                    " or _deleted_at is not null",
+                    [json.dumps(ids)],
+                )
+            else:
+                self.db.execute(
+                    f"update {_quote(table)} set _deleted_at = ?"
+                    f" where {RECORD_ID} in {marks}",
+                    [now_iso(), json.dumps(ids)],
+                )
+            self.db.execute(
+                f"delete from links where (from_tab = ? and from_id in {marks})"
+                f" or (to_tab = ? and to_id in {marks})",
+                [tab_name, json.dumps(ids), tab_name, json.dumps(ids)],
+            )
 
     def save_links(self, links, run_id):
         """Insert one page of links, marking each as seen by this run."""

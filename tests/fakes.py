@@ -1,7 +1,9 @@
 """A stand-in for the HTTP client, fed with hand-written answers, so that the
 schema and store can be tested on exact inputs without a server."""
 
-from ivinex_mirror.client import Field, Link, Option, Page, Tab
+from ivinex_mirror.client import Field, Link, Option, Page, Tab, wire_datetime
+
+UNCHANGED_SINCE = "2026-01-01 00:00:00"
 
 
 def make_field(name, field_type="Text", label=None, **extra):
@@ -35,8 +37,25 @@ class FakeClient:
         return list(self.tabs[tab.name][1])
 
     def fetch_record_pages(self, tab, modified_since=None, offset=0):
-        records = self.tabs[tab.name][2]
-        yield from _pages(records, self.page_size)
+        yield from _pages(self.records(tab), self.page_size)
+
+    def fetch_record_page(self, tab, modified_since=None, offset=0):
+        """Like the API: records modified since a moment, oldest first."""
+        since = wire_datetime(modified_since) if modified_since else ""
+        records = [r for r in self.records(tab) if r["modified_date"] >= since]
+        records.sort(key=lambda r: (r["modified_date"], r["collection_id"]))
+        chunk = records[offset : offset + self.page_size]
+        return Page(offset, chunk, len(records))
+
+    def fetch_record_total(self, tab):
+        return len(self.records(tab))
+
+    def records(self, tab):
+        """The tab's records, each stamped as every real record is."""
+        return [
+            {"modified_date": UNCHANGED_SINCE, **record}
+            for record in self.tabs[tab.name][2]
+        ]
 
     def fetch_link_pages(self, offset=0):
         yield from _pages(self.links, self.page_size)

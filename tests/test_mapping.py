@@ -8,7 +8,7 @@ import pytest
 import sqlite_utils
 
 from ivinex_mirror.schema import normalise_name, plan_columns
-from ivinex_mirror.store import Mirror
+from ivinex_mirror.store import MIRROR_COLUMNS, Mirror
 from ivinex_mirror.sync import sync
 
 from .fakes import FakeClient, make_field
@@ -217,7 +217,8 @@ def test_h13_an_underscore_field_never_becomes_an_underscore_column(db_path):
     fields = [make_field("_score", "Number")]
     run(db_path, {"Deals": (fields, [{"collection_id": 1, "_score": 3}])})
     db = sqlite_utils.Database(db_path)
-    assert not [c for c in db["deals"].columns_dict if c.startswith("_")]
+    underscored = {c for c in db["deals"].columns_dict if c.startswith("_")}
+    assert underscored == set(MIRROR_COLUMNS)
     assert db["deals"].get(1)["score"] == 3.0
 
 
@@ -229,7 +230,8 @@ def test_undeclared_keys_are_kept_as_text_columns(db_path):
 
 
 def test_links_are_stored_once_and_unlinks_go(db_path):
-    tabs = {"Deals": ([make_field("name")], [{"collection_id": 1}])}
+    deal = {"collection_id": 1, "modified_date": "2026-03-01 10:00:00"}
+    tabs = {"Deals": ([make_field("name")], [deal])}
     deal_products = [
         ("Deals", 1, "Products", 10, "Related"),
         ("Deals", 1, "Products", 11, "Related"),
@@ -238,7 +240,11 @@ def test_links_are_stored_once_and_unlinks_go(db_path):
     first = run(db_path, tabs, deal_products)
     assert first.links == 2
 
-    second = run(db_path, tabs, deal_products[:1])
+    # Unlinking stamps the deal, which tells the next run to re-read links.
+    unlinked = dict(deal, modified_date="2026-03-02 09:00:00")
+    second = run(
+        db_path, {"Deals": ([make_field("name")], [unlinked])}, deal_products[:1]
+    )
     db = sqlite_utils.Database(db_path)
     rows = db.execute("select from_id, to_tab, to_id, link_kind from links").fetchall()
     assert rows == [(1, "Products", 10, "Related")]

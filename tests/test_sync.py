@@ -184,7 +184,7 @@ def test_h9_a_failing_page_keeps_whole_pages_and_the_next_run_completes(
         "server_error",
         call="GetRecords",
         tab="Contacts",
-        offset=2 * page_size,
+        after=2,
         times=client.retries + 1,
     )
     with pytest.raises(ServerUnavailable):
@@ -200,7 +200,7 @@ def test_h9_a_failing_page_keeps_whole_pages_and_the_next_run_completes(
 
 def test_a_malformed_page_writes_nothing_of_itself(sandbox, make_client, tmp_path):
     db_path = str(tmp_path / "m.db")
-    sandbox.faults.add("malformed", call="GetRecords", tab="Notes", offset=5, times=9)
+    sandbox.faults.add("malformed", call="GetRecords", tab="Notes", after=1, times=9)
     client = make_client(sandbox, page_size=5)
     with pytest.raises(Exception) as raised:
         mirror_once(client, db_path, tab_names=["Notes"])

@@ -80,6 +80,7 @@ class Fault:
     offset: int | None = None
     times: int | None = 1
     options: dict = field(default_factory=dict)
+    after: int = 0
 
     def matches(self, call, tabs, offset):
         """Whether a request for `call` touching `tabs` at `offset` is meant."""
@@ -96,6 +97,7 @@ class Fault:
             "tab": self.tab,
             "offset": self.offset,
             "times": self.times,
+            "after": self.after,
             **self.options,
         }
 
@@ -107,9 +109,11 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._faults = []
 
-    def add(self, kind, call=None, tab=None, offset=None, times=1, **options):
-        """Plan `kind` for the next `times` matching requests (None: all)."""
+    def add(self, kind, call=None, tab=None, offset=None, times=1, after=0, **options):
+        """Plan `kind` for the next `times` matching requests (None: all),
+        once `after` matching requests have gone through untouched."""
         fault = make_fault(kind, call, tab, offset, times, options)
+        fault.after = int(after)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -118,9 +122,13 @@ class FaultPlan:
         """The first fault matching this request, using up one of its times."""
         with self._lock:
             for fault in self._faults:
-                if fault.matches(call, tabs, offset):
-                    self._use(fault)
-                    return fault
+                if not fault.matches(call, tabs, offset):
+                    continue
+                if fault.after > 0:
+                    fault.after -= 1
+                    continue
+                self._use(fault)
+                return fault
         return None
 
     def clear(self):
