@@ -2,19 +2,25 @@
 Datasette's answers through its in-process client."""
 
 import asyncio
+import base64
 import logging
 import sqlite3
 
 import pytest
 import sqlite_utils
+from click.testing import CliRunner
 
 from ivinex_mirror import serve
+from ivinex_mirror.cli import cli
+from ivinex_mirror.search import ensure_search
 from ivinex_mirror.serve import (
     ServeError,
     build_metadata,
     load_project_metadata,
     make_datasette,
 )
+from tests.conftest import PASSWORD
+from tests.test_search import mirror_sandbox
 
 SYNCED = "2024-05-01T10:00:00+00:00"
 OPTIONS = "contacts_contact_type_options"
@@ -285,8 +291,25 @@ def test_project_queries_go_to_the_served_database(mirror):
     assert metadata["license"] == "Apache-2.0"
     assert "*" not in metadata["databases"]
     queries = metadata["databases"]["mirror"]["queries"]
-    assert set(queries) == {"linked_records", "sync_runs", "recently_modified"}
-    assert "queries" in project["databases"]["*"]
+    assert set(queries) == {
+        "links_of_record",
+        "sync_runs",
+        "recently_modified",
+        "linked_records",
+        "records_per_owner",
+    }
+    assert set(project["databases"]["*"]["queries"]) == {"links_of_record", "sync_runs"}
+
+
+def test_a_sync_never_touches_the_project_metadata_file(mirror):
+    before = serve.PROJECT_METADATA_FILE.read_bytes()
+    db = sqlite_utils.Database(mirror)
+    db["ivinex_sync_runs"].insert(sync_run(26))
+    db.close()
+
+    build_metadata(mirror, load_project_metadata())
+
+    assert serve.PROJECT_METADATA_FILE.read_bytes() == before
 
 
 def test_load_project_metadata_without_a_file(tmp_path):
@@ -340,6 +363,26 @@ def test_rows_show_linked_company_and_option_labels(mirror):
     assert rows[78]["full_name"] == "Ana Lima"
 
 
+def test_a_record_page_names_its_linked_record_and_option(mirror):
+    ds = make_datasette(mirror)
+
+    html = get_text(ds, "/mirror/contacts/79")
+
+    assert '<a href="/mirror/companies/2">Globex</a>&nbsp;<em>2</em>' in html
+    assert f'<a href="/mirror/{OPTIONS}/14796">Client</a>' in html
+
+
+def test_a_record_page_shows_the_id_of_a_record_without_a_name(mirror):
+    db = sqlite_utils.Database(mirror)
+    db["companies"].update(2, {"legal_name": None})
+    db.close()
+    ds = make_datasette(mirror)
+
+    html = get_text(ds, "/mirror/contacts/79")
+
+    assert '<td class="col-company type-int">2</td>' in html
+
+
 def test_rows_are_sorted_newest_first(mirror):
     ds = make_datasette(mirror)
 
@@ -373,11 +416,26 @@ def test_table_page_shows_title_and_column_descriptions(mirror):
     assert 'data-column-description="Account Owner"' in html
 
 
-def test_linked_records_query(mirror):
+@pytest.mark.parametrize("tab", ["Contacts", "contacts", "CONTACTS"])
+def test_linked_records_query_names_each_linked_record(mirror, tab):
     ds = make_datasette(mirror)
 
     rows = get_json(
-        ds, "/mirror/linked_records.json?tab=contacts&record_id=79&_shape=array"
+        ds, f"/mirror/linked_records.json?tab={tab}&record_id=79&_shape=array"
+    )
+
+    assert [tuple(row.values()) for row in rows] == [
+        ("Companies", 1, "Acme Ltd", "Related", "linked from"),
+        ("Companies", 2, "Globex", "Embedded", "links to"),
+        ("Notes", 5, None, "Related", "links to"),
+    ]
+
+
+def test_links_of_record_query_shows_the_stored_links(mirror):
+    ds = make_datasette(mirror)
+
+    rows = get_json(
+        ds, "/mirror/links_of_record.json?tab=contacts&record_id=79&_shape=array"
     )
 
     assert [(r["from_tab"], r["from_id"], r["to_tab"], r["to_id"]) for r in rows] == [
@@ -486,3 +544,277 @@ def test_other_hosts_warn_that_the_mirror_is_open(host, caplog):
     assert host in message
     assert "anyone who can reach this machine" in message
     assert "no login" in message
+
+
+def test_cli_serve_on_all_interfaces_warns(mirror, monkeypatch, caplog):
+    monkeypatch.setattr(serve.uvicorn, "run", lambda app, **options: None)
+
+    with caplog.at_level(logging.WARNING, logger=serve.__name__):
+        result = CliRunner().invoke(cli, ["serve", str(mirror), "--host", "0.0.0.0"])
+
+    assert result.exit_code == 0, result.output
+    assert "0.0.0.0" in caplog.text
+    assert "anyone who can reach this machine" in caplog.text
+
+
+# Canned queries for day one
+
+STAGES = "opportunities_stage_options"
+
+
+def add_opportunities(path):
+    """An Opportunities tab: two open stages, two closed ones, a record with
+    no stage and one deleted upstream."""
+    db = sqlite_utils.Database(path)
+    db["ivinex_tabs"].insert(
+        tab(1003, "Opportunities", "Opportunity", "opportunities", "name", 7)
+    )
+    db["ivinex_fields"].insert_all(
+        default_fields(1003)
+        + [
+            field(1003, "name", "Name", "Text"),
+            field(1003, "lead_source", "Lead Source", "Dropdown"),
+            field(1003, "stage", "Stage", "Dropdown", options_table=STAGES),
+            field(1003, "amount", "Amount", "Currency"),
+        ]
+    )
+    db[STAGES].insert_all(
+        [
+            {"option_id": 1, "label": "Prospecting"},
+            {"option_id": 2, "label": "Proposal"},
+            {"option_id": 3, "label": "Closed Won"},
+            {"option_id": 4, "label": "Closed Lost"},
+        ],
+        pk="option_id",
+    )
+    db["opportunities"].insert_all(
+        [
+            deal(1, 1, 1000.0),
+            deal(2, 1, 500.0),
+            deal(3, 2, 2000.0),
+            deal(4, 3, 9999.0),
+            deal(5, 4, 7.0),
+            deal(6, None, 100.0),
+            deal(7, 2, 300.0, _deleted_at="2024-04-30T09:00:00+00:00"),
+        ],
+        pk="collection_id",
+    )
+    db.close()
+
+
+def deal(collection_id, stage, amount, _deleted_at=None):
+    return record(
+        collection_id,
+        f"2024-03-{collection_id:02d}T09:00:00",
+        name=f"Deal {collection_id}",
+        lead_source=None,
+        stage=stage,
+        amount=amount,
+        _deleted_at=_deleted_at,
+    )
+
+
+def test_open_opportunities_by_stage_with_totals(mirror):
+    add_opportunities(mirror)
+    ds = make_datasette(mirror)
+
+    rows = get_json(ds, "/mirror/open_opportunities_by_stage.json?_shape=array")
+
+    assert [tuple(row.values()) for row in rows] == [
+        ("Prospecting", 2, 1500.0, 750.0),
+        ("Proposal", 1, 2000.0, 2000.0),
+        ("(no stage)", 1, 100.0, 100.0),
+        ("All open stages", 4, 3600.0, 900.0),
+    ]
+    query = ds.metadata("queries", database="mirror")["open_opportunities_by_stage"]
+    assert query["title"] == "Open opportunities by stage"
+
+
+def test_no_pipeline_query_without_a_stage_field(mirror):
+    add_opportunities(mirror)
+    db = sqlite_utils.Database(mirror)
+    db.execute(
+        "update ivinex_fields set field_name = 'phase', label = 'Phase'"
+        " where field_name = 'stage'"
+    )
+    db.close()
+
+    queries = build_metadata(mirror, {})["databases"]["mirror"]["queries"]
+
+    assert "open_opportunities_by_stage" not in queries
+
+
+def test_records_per_owner(mirror):
+    ds = make_datasette(mirror)
+
+    rows = get_json(ds, "/mirror/records_per_owner.json?_shape=array")
+
+    assert [tuple(row.values()) for row in rows] == [
+        ("ana@example.com", 2, "Companies", "Created By", 2),
+        ("bo", 2, "Contacts", "Account Owner", 2),
+        ("cy", 1, "Contacts", "Account Owner", 1),
+    ]
+
+
+def test_generated_queries_are_listed_with_their_titles(mirror):
+    ds = make_datasette(mirror)
+
+    html = get_text(ds, "/mirror")
+
+    for title in (
+        "Recently modified records",
+        "Records linked to one record",
+        "Records per owner",
+        "Last 20 sync runs",
+    ):
+        assert title in html
+
+
+# Records deleted upstream
+
+
+def mark_deleted(path, table, *record_ids):
+    db = sqlite_utils.Database(path)
+    if serve.DELETED_COLUMN not in db[table].columns_dict:
+        db[table].add_column(serve.DELETED_COLUMN, str)
+    for record_id in record_ids:
+        db[table].update(record_id, {serve.DELETED_COLUMN: "2024-05-01T10:00:00"})
+    db.close()
+
+
+def test_table_pages_leave_deleted_records_out(mirror):
+    mark_deleted(mirror, "contacts", 80)
+    ds = make_datasette(mirror)
+
+    data = get_json(ds, "/mirror/contacts.json?_shape=objects")
+
+    assert [row["collection_id"] for row in data["rows"]] == [79, 78]
+    assert data["filtered_table_rows_count"] == 2
+    assert serve.LIVE_DESCRIPTION in data["human_description_en"]
+    facet = data["facet_results"]["contact_type"]["results"]
+    assert {r["value"]: r["count"] for r in facet} == {14795: 1, 14796: 1}
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [("_deleted=1", [79, 78, 80]), ("_deleted_at__notblank=1", [80])],
+)
+def test_deleted_records_are_shown_when_asked_for(mirror, query, expected):
+    mark_deleted(mirror, "contacts", 80)
+    ds = make_datasette(mirror)
+
+    data = get_json(ds, f"/mirror/contacts.json?_shape=objects&{query}")
+
+    assert [row["collection_id"] for row in data["rows"]] == expected
+
+
+def test_a_deleted_record_keeps_its_own_page(mirror):
+    mark_deleted(mirror, "contacts", 80)
+    ds = make_datasette(mirror)
+
+    data = get_json(ds, "/mirror/contacts/80.json?_shape=objects")
+
+    assert data["rows"][0]["full_name"] == "Cai Wen"
+
+
+def test_search_leaves_deleted_records_out(mirror):
+    db = sqlite_utils.Database(mirror)
+    ensure_search(db)
+    db.close()
+    mark_deleted(mirror, "contacts", 80)
+    ds = make_datasette(mirror)
+
+    hidden = get_json(ds, "/mirror/contacts.json?_search=Cai&_shape=objects")
+    shown = get_json(ds, "/mirror/contacts.json?_search=Cai&_deleted=1&_shape=objects")
+
+    assert hidden["rows"] == []
+    assert [row["collection_id"] for row in shown["rows"]] == [80]
+
+
+def test_canned_queries_leave_deleted_records_out(mirror):
+    mark_deleted(mirror, "contacts", 80)
+    ds = make_datasette(mirror)
+
+    recent = get_json(ds, "/mirror/recently_modified.json?_shape=array")
+    owners = get_json(ds, "/mirror/records_per_owner.json?_shape=array")
+
+    assert "Cai Wen" not in [row["label"] for row in recent]
+    assert "cy" not in [row["owner"] for row in owners]
+
+
+def test_deletion_column_is_described(mirror):
+    mark_deleted(mirror, "contacts", 80)
+
+    contacts = build_metadata(mirror, {})["databases"]["mirror"]["tables"]["contacts"]
+
+    assert contacts["columns"][serve.DELETED_COLUMN].startswith("When the mirror")
+    assert serve.DELETED_COLUMN not in contacts["facets"]
+
+
+def test_tables_without_the_deletion_column_are_not_filtered(mirror):
+    ds = make_datasette(mirror)
+
+    data = get_json(ds, "/mirror/links.json?_shape=objects")
+
+    assert data["filtered_table_rows_count"] == 5
+    assert serve.LIVE_DESCRIPTION not in (data["human_description_en"] or "")
+
+
+# Search across tabs
+
+
+def test_search_all_tabs_page_lists_every_searchable_tab(mirror):
+    db = sqlite_utils.Database(mirror)
+    ensure_search(db)
+    db.close()
+    ds = make_datasette(mirror)
+
+    index = get_text(ds, "/")
+    page = get_text(ds, "/-/search?q=Lima")
+
+    assert 'id="search-all-q"' in index
+    assert 'data-searchable-url="/mirror/contacts"' in page
+    assert 'data-searchable-url="/mirror/companies"' in page
+
+
+# Safe by default
+
+
+def test_a_write_protected_mirror_is_opened_immutable(mirror):
+    mirror.chmod(0o444)
+    ds = make_datasette(mirror)
+
+    data = get_json(ds, "/mirror/contacts.json?_shape=objects")
+
+    assert ds.immutable is True
+    assert ds.get_database("mirror").is_mutable is False
+    assert len(data["rows"]) == 3
+    with pytest.raises(ServeError, match="read-only"):
+        asyncio.run(ds.get_database("mirror").execute_write("delete from links"))
+
+
+def test_a_writable_mirror_is_opened_read_only(mirror):
+    ds = make_datasette(mirror)
+
+    assert ds.immutable is False
+    assert ds.get_database("mirror").is_mutable is True
+
+
+def test_no_page_shows_a_credential(sandbox, make_client, tmp_path):
+    path = mirror_sandbox(make_client(sandbox), tmp_path / "mirror.db")
+    ds = make_datasette(path)
+    token = base64.b64encode(f"demo:{PASSWORD}".encode()).decode()
+    queries = ds.metadata("queries", database="mirror")
+    tables = sqlite_utils.Database(path).table_names()
+    pages = ["/", "/mirror", "/-/search?q=demo"]
+    pages += [f"/-/{name}.json" for name in SITE_PAGES]
+    pages += [f"/mirror/{table}" for table in tables]
+    pages += [f"/mirror/{name}?tab=Contacts&record_id=1" for name in queries]
+
+    for page in pages:
+        text = get_text(ds, page)
+        assert PASSWORD not in text, page
+        assert token not in text, page
+
+
+SITE_PAGES = ("metadata", "settings", "versions", "plugins", "databases", "threads")
