@@ -18,7 +18,7 @@ from . import accounts
 from .client import IvinexClient
 from .errors import IvinexError
 from .store import LockedByAnotherRun, Mirror, run_lock
-from .sync import Reporter, sync
+from .sync import DEFAULT_CONCURRENCY, Reporter, sync
 
 PASSWORD_ENV = "IVINEX_PASSWORD"
 EXIT_PARTIAL = 3
@@ -240,6 +240,13 @@ class Duration(click.ParamType):
     "--history",
     is_flag=True,
     help="Also keep every version seen of every record, in <tab>_history tables.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 16),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Requests in flight at once; halved automatically when rate limited.",
 )
 @click.option(
     "--every",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -121,7 +122,9 @@ class _Call:
 class _CountingRetry(Retry):
     """urllib3's Retry, telling the client about every retry it makes."""
 
-    def __init__(self, *args, on_retry: Callable[[], None] | None = None, **kw):
+    def __init__(
+        self, *args, on_retry: Callable[[int | None], None] | None = None, **kw
+    ):
         super().__init__(*args, **kw)
         self.on_retry = on_retry
 
@@ -130,11 +133,11 @@ class _CountingRetry(Retry):
         retry.on_retry = self.on_retry
         return retry
 
-    def increment(self, *args, **kw):
-        retry = super().increment(*args, **kw)
+    def increment(self, method=None, url=None, response=None, *args, **kw):
+        retry = super().increment(method, url, response, *args, **kw)
         # Only reached when another attempt follows; exhaustion raises above.
         if self.on_retry is not None:
-            self.on_retry()
+            self.on_retry(None if response is None else response.status)
         return retry
 
     def get_retry_after(self, response):
@@ -167,7 +170,11 @@ class IvinexClient:
         self.page_size = _check_page_size(page_size)
         self.records_endpoint = _check_records_endpoint(records_endpoint)
         self.verify = verify
+        # Calls may come from several threads at once (see fetcher.py).
         self.request_count = 0
+        self.rate_limited_count = 0
+        self._counts_lock = threading.Lock()
+        self._this_thread = threading.local()
         self._password = password or ""
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
@@ -198,8 +205,12 @@ class IvinexClient:
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
 
-    def _count_retry(self) -> None:
-        self.request_count += 1
+    def _count_retry(self, status: int | None) -> None:
+        with self._counts_lock:
+            self.request_count += 1
+            if status == 429:
+                self.rate_limited_count += 1
+        self._this_thread.retries += 1
 
     def __repr__(self) -> str:
         return f"IvinexClient({self.company!r}, username={self.username!r})"
@@ -272,6 +283,12 @@ class IvinexClient:
         items = self._fetch_list(call, "RelatedItems")
         return self._parse_items(call, items, _parse_related_item)
 
+    def fetch_link_page(self, *, offset: int = 0) -> Page:
+        """One page of links, for a caller that steers the paging itself."""
+        return self._page(
+            "GetAllRelatedItems", {}, "RelatedItems", _parse_link, offset
+        )[2]
+
     def fetch_link_pages(self, *, offset: int = 0) -> Iterator[Page]:
         """Yield pages of every link between records; items are Links."""
         return self._pages(
@@ -328,23 +345,24 @@ class IvinexClient:
         if call.params:
             url += "?" + urlencode(call.params)
         target = url[len(self.company) :]
-        sent_before = self.request_count
-        self.request_count += 1
+        self._this_thread.retries = 0
+        with self._counts_lock:
+            self.request_count += 1
         started = time.monotonic()
         try:
             response = self.session.get(url, timeout=self.timeout, verify=self.verify)
             # Read the body here, so that a connection broken mid-body lands below.
             content = response.content
         except requests.RequestException as exc:
-            self._record_outcome(call, target, "no answer", started, sent_before)
+            self._record_outcome(call, target, "no answer", started)
             raise self._unreachable(call, exc) from exc
-        self._record_outcome(call, target, response.status_code, started, sent_before)
+        self._record_outcome(call, target, response.status_code, started)
         return self._read(call, response, content)
 
-    def _record_outcome(self, call, target, outcome, started, sent_before) -> None:
+    def _record_outcome(self, call, target, outcome, started) -> None:
         """Note how many retries the call took, for its message, and log it."""
         elapsed_ms = (time.monotonic() - started) * 1000
-        call.retried = self.request_count - sent_before - 1
+        call.retried = self._this_thread.retries
         suffix = f" after {_retries(call.retried)}" if call.retried else ""
         logger.debug("GET %s -> %s in %.0f ms%s", target, outcome, elapsed_ms, suffix)
 
@@ -559,6 +577,8 @@ def _lookup(obj: dict, key: str, default=None):
 
 def _split_keys(obj: dict, known: tuple[str, ...]) -> tuple[dict, dict]:
     """The known keys of obj (in any letter case) and everything else."""
+    if len(obj) == len(known) and all(name in obj for name in known):
+        return obj, {}  # spelled as documented: the common case, kept fast
     wanted = {_squash(name): name for name in known}
     found, extra = {}, {}
     for key, value in obj.items():
@@ -750,6 +770,8 @@ def _parse_record(item: object) -> dict:
             raise _Unreadable(f"a record without collection_id: {_short(record)}.")
         id_key = variants[0]
     record_id = _as_int(record[id_key], "a record with collection_id")
+    if id_key == "collection_id" and record_id is record[id_key]:
+        return record
     rest = {key: value for key, value in record.items() if key != id_key}
     return {"collection_id": record_id, **rest}
 
@@ -785,6 +807,8 @@ _KIND_SPELLINGS = {kind.replace(" ", "").lower(): kind for kind in LINK_KINDS}
 
 def _link_kind(text: str) -> str:
     """The documented spelling of a link kind; unknown kinds pass as sent."""
+    if text in LINK_KINDS:
+        return text
     squashed = "".join(char for char in text if char.isalnum()).lower()
     return _KIND_SPELLINGS.get(squashed, text)
 

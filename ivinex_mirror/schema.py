@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 
 from .client import Field
 
@@ -72,6 +73,10 @@ class Column:
         if self.field.field_type == "RecordID":
             return "INTEGER"
         return COLUMN_TYPES.get(self.field.field_type, "TEXT")
+
+    @cached_property
+    def convert(self):
+        return converter_for(self.field.field_type)
 
     @property
     def known_type(self):
@@ -174,8 +179,11 @@ def coerce(value, field_type):
     the type; the caller then stores the value exactly as it came."""
     if value is None:
         return None
-    converter = _CONVERTERS.get(field_type, _to_text)
-    return converter(value)
+    return converter_for(field_type)(value)
+
+
+def converter_for(field_type):
+    return _CONVERTERS.get(field_type, _to_text)
 
 
 def _to_text(value):
@@ -280,7 +288,7 @@ def record_row(record, columns):
     for key, value in record.items():
         column = columns[key]
         try:
-            row[column.name] = coerce(value, column.field.field_type)
+            row[column.name] = None if value is None else column.convert(value)
         except Misfit as reason:
             row[column.name] = _to_text(value)
             misfits.append((column.field.name, str(reason)))

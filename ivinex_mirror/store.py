@@ -8,6 +8,7 @@ import json
 import logging
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 
 import sqlite_utils
 from filelock import FileLock, Timeout
@@ -126,6 +127,11 @@ class Mirror:
 
     def __init__(self, path):
         self.db = sqlite_utils.Database(path)
+        # WAL lets Datasette read while a sync writes, and with NORMAL a commit
+        # per page costs no fsync; a crash can lose the last pages, never
+        # corrupt the database, and their cursors go with them.
+        self.db.execute("pragma journal_mode = wal")
+        self.db.execute("pragma synchronous = normal")
         self.ensure_mirror_tables()
 
     def close(self):
@@ -288,19 +294,16 @@ class Mirror:
             options.upsert_all(rows, pk="option_id")
 
     def _save_fields(self, tab, schema, column_types):
-        listed = set()
+        rows = []
         for column in schema.columns.values():
-            listed.add(column.field.name)
             row = _field_row(tab.tab_id, schema, column)
             row["column_type"] = column_types.get(column.name, column.sql_type)
-            self.db.table("ivinex_fields").upsert(row, pk=("tab_id", "field_name"))
+            rows.append(row)
         # A field no longer listed keeps its column and its data.
-        for field_name in set(self.known_columns(tab.tab_id)) - listed:
-            self.db.execute(
-                "update ivinex_fields set retired = 1"
-                " where tab_id = ? and field_name = ?",
-                [tab.tab_id, field_name],
-            )
+        self.db.execute(
+            "update ivinex_fields set retired = 1 where tab_id = ?", [tab.tab_id]
+        )
+        self.db.table("ivinex_fields").upsert_all(rows, pk=("tab_id", "field_name"))
 
     def ensure_foreign_keys(self, schemas, tables_by_tab_name):
         """Declare a foreign key for each dropdown (to its options) and each
@@ -467,6 +470,7 @@ def _quote(name):
     return '"' + name.replace('"', '""') + '"'
 
 
+@lru_cache(maxsize=1024)
 def _upsert_sql(table, columns, key):
     names = ", ".join(_quote(c) for c in columns)
     marks = ", ".join("?" for _ in columns)

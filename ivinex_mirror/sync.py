@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .errors import IvinexError, PermissionDenied
+from .fetcher import Fetcher
+from .search import ensure_search
 from .schema import (
     MIRROR_TABLES,
     TabSchema,
@@ -35,6 +37,9 @@ BEGINNING = datetime(1970, 1, 1)
 # changes do not stamp the records.
 LINKS_FULL_EVERY = 12
 
+# Requests in flight at once: tabs are read side by side, links by page.
+DEFAULT_CONCURRENCY = 4
+
 
 class UnknownTab(IvinexError):
     """--tab named a tab the instance does not have."""
@@ -46,6 +51,7 @@ class Options:
     full: bool = False
     hard_deletes: bool = False
     history: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 @dataclass
@@ -108,6 +114,7 @@ def sync(client, mirror, *, reporter=None, **options):
     run_sync = _Sync(client, mirror, run, reporter or Reporter(), Options(**options))
     try:
         run_sync.run()
+        ensure_search(mirror.db)
     except BaseException as error:
         run.status = "failed"
         message = str(error) or type(error).__name__
@@ -124,12 +131,21 @@ def _complete(run):
 
 
 class _Sync:
+    """One run. Read tasks run on the fetcher's threads and only call the
+    client; everything that touches the database happens here, on the
+    calling thread, as their events arrive."""
+
     def __init__(self, client, mirror, run, reporter, options):
         self.client = client
         self.mirror = mirror
         self.run_result = run
         self.reporter = reporter
         self.options = options
+        self.fetcher = Fetcher(client, options.concurrency)
+        self.tabs = {}  # tab_id: (tab, schema, TabResult)
+        self.passes = {}  # tab_id: id of the full pass under way, or None
+        self.links_state = None  # None, "reading", "refused"
+        self.only_one = False
 
     @property
     def run_id(self):
@@ -140,39 +156,67 @@ class _Sync:
         self.reporter.warning(message)
 
     def run(self):
+        try:
+            self.run_steps()
+        finally:
+            self.fetcher.close()
+
+    def run_steps(self):
         tab_names = self.options.tab_names
         tabs = select_tabs(self.client.fetch_tabs(), tab_names)
-        only_one = tab_names is not None and len(tabs) == 1
-        prepared = []
+        self.only_one = tab_names is not None and len(tabs) == 1
         for tab in tabs:
-            schema = self.prepare_tab(tab, only_one)
-            if schema is not None:
-                prepared.append((tab, schema))
-        self.ensure_foreign_keys(prepared)
-        for tab, schema in prepared:
-            self.sync_tab(tab, schema, only_one)
-        selected = None if tab_names is None else [tab.name for tab in tabs]
-        self.sync_links(selected)
+            self.fetcher.submit(self.read_fields, tab)
+        self.handle_events()
+        self.ensure_foreign_keys()
+        if self.links_due():
+            self.start_links()
+        for tab_id in list(self.tabs):
+            self.start_records(tab_id)
+        self.handle_events()
+        if self.links_state is None and self.links_due():
+            self.start_links()
+            self.handle_events()
+        self.finish_links()
+
+    def handle_events(self):
+        handlers = {
+            "fields": self.on_fields,
+            "refused": self.on_refused,
+            "page": self.on_page,
+            "tab read": self.on_tab_read,
+            "links": self.on_links,
+            "links refused": self.on_links_refused,
+            "failed": self.on_failed,
+        }
+        for kind, *details in self.fetcher.events():
+            handlers[kind](*details)
+
+    def on_failed(self, error):
+        raise error
 
     # Fields
 
-    def prepare_tab(self, tab, only_one):
-        """Read the tab's fields and make its table ready. None if refused."""
+    def read_fields(self, tab):
         try:
-            fields = self.client.fetch_fields(tab)
+            fields = self.fetcher.call(self.client.fetch_fields, tab)
         except PermissionDenied as error:
-            self.skip(tab, error, only_one)
-            return None
+            self.fetcher.emit("refused", tab, error)
+            return
+        self.fetcher.emit("fields", tab, fields)
+
+    def on_fields(self, tab, fields):
+        """Make the tab's table ready for its records."""
         schema = self.plan_tab(tab, fields)
         self.mirror.save_tab(tab, schema.table, "syncing", schema.label_column)
         self.mirror.ensure_tab_table(tab, schema, self.options.history)
+        self.tabs[tab.tab_id] = (tab, schema, TabResult(tab.name))
         for column in schema.columns.values():
             if not column.known_type:
                 self.warn(
                     f"{tab.name}: field {column.field.name!r} has the unknown type "
                     f"{column.field.field_type!r}; its values are stored as text."
                 )
-        return schema
 
     def plan_tab(self, tab, fields):
         tables = self.mirror.known_tables()
@@ -182,85 +226,80 @@ class _Sync:
         columns = plan_columns(fields, self.mirror.known_columns(tab.tab_id))
         return TabSchema(table, columns, pick_label_column(columns))
 
-    def skip(self, tab, error, only_one):
-        if only_one:
+    def on_refused(self, tab, error):
+        """No permission for the tab: skip it, or stop if it was all we had."""
+        if self.only_one:
             raise error
+        self.tabs.pop(tab.tab_id, None)
         self.warn(f"Skipped tab {tab.name}: {error}")
         self.run_result.tabs.append(TabResult(tab.name, "skipped", error=str(error)))
 
-    def ensure_foreign_keys(self, prepared):
+    def ensure_foreign_keys(self):
         by_name = self.mirror.tables_by_tab_name()
-        self.mirror.ensure_foreign_keys([s for _, s in prepared], by_name)
+        schemas = [schema for _, schema, _ in self.tabs.values()]
+        self.mirror.ensure_foreign_keys(schemas, by_name)
 
     # Records
 
-    def sync_tab(self, tab, schema, only_one):
-        result = TabResult(tab.name)
-        try:
-            self.sync_records(tab, schema, result)
-        except PermissionDenied as error:
-            self.skip(tab, error, only_one)
-            return
-        result.stored = self.mirror.finish_tab(tab.tab_id, "ok")
-        self.run_result.tabs.append(result)
-        self.reporter.tab_finished(tab, result)
-
-    def sync_records(self, tab, schema, result):
-        cursor, pass_id, _ = self.mirror.tab_state(tab.tab_id)
+    def start_records(self, tab_id):
+        tab = self.tabs[tab_id][0]
+        cursor, pass_id, _ = self.mirror.tab_state(tab_id)
         if self.options.full or cursor is None:
             pass_id = self.run_id
-            self.mirror.start_full_pass(tab.tab_id, pass_id)
+            self.mirror.start_full_pass(tab_id, pass_id)
             cursor = None
-        self.read_changes(tab, schema, since(cursor), result)
-        if pass_id is None and self.mirror_disagrees(tab, schema):
-            # Records were deleted (or missed): a full pass finds which.
-            pass_id = self.run_id
-            self.mirror.start_full_pass(tab.tab_id, pass_id)
-            self.read_changes(tab, schema, BEGINNING, result)
-        if pass_id is not None:
-            self.finish_full_pass(tab, schema, pass_id, result)
+        self.passes[tab_id] = pass_id
+        self.fetcher.submit(self.read_records, tab, since(cursor))
 
-    def mirror_disagrees(self, tab, schema):
-        """True when the tab's record count upstream differs from the live
-        rows of the mirror: one tiny request instead of a full pass."""
-        total = self.client.fetch_record_total(tab)
-        return total is not None and total != self.mirror.live_count(schema.table)
-
-    def read_changes(self, tab, schema, start, result):
+    def read_records(self, tab, start):
         """Page through the records modified since `start`, oldest first.
 
         Each page is asked for from the last modified_date seen, skipping the
         records already read at exactly that moment, so offsets stay small
-        and a record edited while paging moves to the end, not out of sight."""
+        and a record edited while paging moves to the end, not out of sight.
+        Then one tiny request for the tab's record count, to find deletes."""
         pages = _Paging(start)
-        while True:
-            page = self.client.fetch_record_page(
-                tab, modified_since=pages.since, offset=pages.offset
-            )
-            if pages.first:
-                self.reporter.tab_started(tab, page.total)
-            ordered = pages.advance(page.items)
-            if not ordered:
-                self.warn(
-                    f"{tab.name}: the server does not order records by "
-                    "modified_date; this run pages by offset and moves the cursor "
-                    "only at the end."
+        try:
+            while True:
+                page = self.fetcher.call(
+                    self.client.fetch_record_page,
+                    tab,
+                    modified_since=pages.since,
+                    offset=pages.offset,
                 )
-            cursor = pages.cursor if pages.ordered else None
-            self.save_page(tab, schema, page.items, result, cursor)
-            if len(page.items) < self.client.page_size:
-                break
-        if not pages.ordered and pages.cursor:
-            self.mirror.save_page(tab.tab_id, schema.table, [], 0, pages.cursor)
+                in_order = pages.advance(page.items)
+                cursor = pages.cursor if pages.ordered else None
+                self.fetcher.emit("page", tab, page, cursor, in_order)
+                if len(page.items) < self.client.page_size:
+                    break
+            total = self.fetcher.call(self.client.fetch_record_total, tab)
+        except PermissionDenied as error:
+            self.fetcher.emit("refused", tab, error)
+            return
+        late_cursor = None if pages.ordered else pages.cursor
+        self.fetcher.emit("tab read", tab, total, late_cursor)
+
+    def on_page(self, tab, page, cursor, in_order):
+        _, schema, result = self.tabs[tab.tab_id]
+        if not in_order:
+            self.warn(
+                f"{tab.name}: the server does not order records by modified_date; "
+                "this run pages by offset and moves the cursor only at the end."
+            )
+        if result.fetched == 0:
+            self.reporter.tab_started(tab, page.total)
+        self.save_page(tab, schema, page.items, result, cursor)
 
     def save_page(self, tab, schema, records, result, cursor):
         new_keys = {key for record in records for key in record} - set(schema.columns)
         if new_keys:
             self.add_undeclared_fields(tab, schema, sorted(new_keys))
+        required = [c.field.name for c in schema.columns.values() if c.field.required]
         rows = {}
         for record in records:
             # A record sent twice in one page is stored once, as last sent.
-            rows[record["collection_id"]] = self.row_for(tab, schema, record, result)
+            row = self.row_for(tab, schema, record, result, required)
+            rows[record["collection_id"]] = row
         changed = self.mirror.save_page(
             tab.tab_id,
             schema.table,
@@ -273,7 +312,7 @@ class _Sync:
         result.changed += len(changed)
         self.reporter.page_saved(tab, len(records))
 
-    def row_for(self, tab, schema, record, result):
+    def row_for(self, tab, schema, record, result, required):
         row, misfits = record_row(record, schema.columns)
         record_id = record.get("collection_id")
         for field_name, reason in misfits:
@@ -282,13 +321,12 @@ class _Sync:
                 f"{tab.name}: record {record_id}, field {field_name!r}: {reason}; "
                 "stored as given."
             )
-        for column in schema.columns.values():
-            name = column.field.name
+        for name in required:
             # An omitted key is not a null, so only a value sent empty counts.
-            if column.field.required and name in record and record[name] in ("", None):
+            if name in record and record[name] in ("", None):
                 self.warn(
                     f"{tab.name}: record {record_id} has no value in the required "
-                    f"field {column.field.name!r}."
+                    f"field {name!r}."
                 )
         return row
 
@@ -303,13 +341,30 @@ class _Sync:
         schema.columns = plan_columns(fields, self.mirror.known_columns(tab.tab_id))
         self.mirror.ensure_tab_table(tab, schema, self.options.history)
 
+    def on_tab_read(self, tab, total, late_cursor):
+        _, schema, result = self.tabs[tab.tab_id]
+        if late_cursor:
+            self.mirror.save_page(tab.tab_id, schema.table, [], 0, late_cursor)
+        pass_id = self.passes[tab.tab_id]
+        live = self.mirror.live_count(schema.table)
+        if pass_id is None and total is not None and total != live:
+            # Records were deleted (or missed): a full pass finds which.
+            self.passes[tab.tab_id] = self.run_id
+            self.mirror.start_full_pass(tab.tab_id, self.run_id)
+            self.fetcher.submit(self.read_records, tab, BEGINNING)
+            return
+        if pass_id is not None:
+            self.finish_full_pass(tab, schema, pass_id, result, total)
+        result.stored = self.mirror.finish_tab(tab.tab_id, "ok")
+        self.run_result.tabs.append(result)
+        self.reporter.tab_finished(tab, result)
+
     # Deletes
 
-    def finish_full_pass(self, tab, schema, pass_id, result):
+    def finish_full_pass(self, tab, schema, pass_id, result, total):
         """Rows the pass did not see were deleted upstream, unless the count
         says the pass missed records that were moving while it paged."""
         unseen = self.mirror.unseen_ids(schema.table, pass_id)
-        total = self.client.fetch_record_total(tab) if unseen else None
         live_after = self.mirror.live_count(schema.table) - len(unseen)
         if total is not None and live_after < total:
             self.warn(
@@ -328,37 +383,75 @@ class _Sync:
 
     # Links
 
-    def sync_links(self, selected):
-        """A pass over AllRelatedItems when anything may have changed; links
-        it did not see are gone upstream, so they go once the pass is whole."""
-        if not self.links_due():
-            self.run_result.links_status = "unchanged"
-            self.run_result.links = self.mirror.count_links()
-            return
-        self.mirror.set_state("links_pass", str(self.run_id))
-        try:
-            for page in self.client.fetch_link_pages():
-                links = [link for link in page.items if _touches(link, selected)]
-                self.mirror.save_links(links, self.run_id)
-        except PermissionDenied as error:
-            self.warn(f"Skipped links: {error}")
-            self.run_result.links_status = "skipped"
-            return
-        self.mirror.remove_unseen_links(self.run_id, selected)
-        if selected is None:
-            self.mirror.set_state("links_pass", None)
-            self.mirror.set_state("links_last_full", str(self.run_id))
-        self.run_result.links = self.mirror.count_links()
-        self.run_result.links_status = "ok"
-
     def links_due(self):
+        """Whether AllRelatedItems needs reading in this run."""
         if self.options.full or self.options.tab_names is not None:
             return True
         if self.mirror.get_state("links_pass") is not None:
             return True
+        if self.mirror.get_state("links_last_full") is None:
+            return True
         changed = any(t.changed or t.deleted for t in self.run_result.tabs)
-        last_full = int(self.mirror.get_state("links_last_full") or 0)
+        last_full = int(self.mirror.get_state("links_last_full"))
         return changed or self.run_id - last_full >= LINKS_FULL_EVERY
+
+    def start_links(self):
+        self.links_state = "reading"
+        self.mirror.set_state("links_pass", str(self.run_id))
+        self.fetcher.submit(self.read_links, 0, 0)
+
+    def read_links(self, offset, last_expected):
+        """One page of links. The first page's Total tells which pages to ask
+        for at once; past the last one expected, pages follow one by one
+        until a short page, since Total is only a hint."""
+        try:
+            page = self.fetcher.call(self.client.fetch_link_page, offset=offset)
+        except PermissionDenied as error:
+            self.fetcher.emit("links refused", error)
+            return
+        self.fetcher.emit("links", page.items)
+        size = self.client.page_size
+        if len(page.items) < size:
+            return
+        if offset == 0 and page.total:
+            last_expected = (page.total - 1) // size * size
+            for next_offset in range(size, last_expected + 1, size):
+                self.fetcher.submit(self.read_links, next_offset, last_expected)
+        if offset >= last_expected:
+            self.fetcher.submit(self.read_links, offset + size, offset + size)
+
+    def on_links(self, links):
+        selected = self.selected_tab_names()
+        links = [link for link in links if _touches(link, selected)]
+        self.mirror.save_links(links, self.run_id)
+
+    def on_links_refused(self, error):
+        if self.links_state != "refused":
+            self.warn(f"Skipped links: {error}")
+        self.links_state = "refused"
+
+    def selected_tab_names(self):
+        if self.options.tab_names is None:
+            return None
+        return {tab.name for tab, _, _ in self.tabs.values()}
+
+    def finish_links(self):
+        """Links the whole pass did not see were unlinked upstream."""
+        result = self.run_result
+        result.links = self.mirror.count_links()
+        if self.links_state is None:
+            result.links_status = "unchanged"
+            return
+        if self.links_state == "refused":
+            result.links_status = "skipped"
+            return
+        selected = self.selected_tab_names()
+        self.mirror.remove_unseen_links(self.run_id, selected)
+        if selected is None:
+            self.mirror.set_state("links_pass", None)
+            self.mirror.set_state("links_last_full", str(self.run_id))
+        result.links = self.mirror.count_links()
+        result.links_status = "ok"
 
 
 class _Paging:
@@ -368,12 +461,10 @@ class _Paging:
         self.since = start
         self.offset = 0
         self.cursor = None
-        self.first = True
         self.ordered = True
 
     def advance(self, records):
         """Take in one page; False when the page was not in modified order."""
-        self.first = False
         stamps = [r.get("modified_date") for r in records]
         in_order = None not in stamps and stamps == sorted(stamps)
         was_ordered = self.ordered

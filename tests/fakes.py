@@ -29,6 +29,7 @@ class FakeClient:
         }
         self.links = [Link(*link) for link in links]
         self.page_size = page_size
+        self.rate_limited_count = 0
 
     def fetch_tabs(self):
         return [tab for tab, _, _ in self.tabs.values()]
@@ -56,6 +57,10 @@ class FakeClient:
             {"modified_date": UNCHANGED_SINCE, **record}
             for record in self.tabs[tab.name][2]
         ]
+
+    def fetch_link_page(self, offset=0):
+        chunk = self.links[offset : offset + self.page_size]
+        return Page(offset, chunk, len(self.links))
 
     def fetch_link_pages(self, offset=0):
         yield from _pages(self.links, self.page_size)
