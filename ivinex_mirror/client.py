@@ -94,6 +94,9 @@ class Page:
     offset: int
     items: list
     total: int | None = None
+    # Why each item that could not be read (say, a record whose id is null)
+    # was left out; the caller warns about them.
+    skipped: list = dataclasses.field(default_factory=list)
 
 
 class _Unreadable(ValueError):
@@ -320,23 +323,37 @@ class IvinexClient:
         body = self._get(call)
         raw = _unwrap(call, body, key)
         _check_offset_honoured(call, raw, previous)
-        page = Page(offset, self._parse_items(call, raw, parse), _total(body))
+        items, skipped = self._read_items(call, raw, parse)
+        page = Page(offset, items, _total(body), skipped)
         return call, raw, page
 
     def _fetch_list(self, call: _Call, key: str) -> list:
         return _unwrap(call, self._get(call), key)
 
     def _parse_items(self, call: _Call, items: list, parse) -> list:
-        try:
-            return [parse(item) for item in items]
-        except _Unreadable as exc:
+        parsed, skipped = self._read_items(call, items, parse)
+        for reason in skipped:
+            logger.warning("%s: left out %s", call.where(), reason)
+        return parsed
+
+    def _read_items(self, call: _Call, items: list, parse) -> tuple[list, list]:
+        """The items that can be read, and why the others could not. When
+        none can, the answer is not in the format this client knows."""
+        parsed, skipped = [], []
+        for item in items:
+            try:
+                parsed.append(parse(item))
+            except _Unreadable as exc:
+                skipped.append(str(exc))
+        if skipped and not parsed:
             raise MalformedResponse(
-                f"Ivinex answered {call.where()} with {exc} The answer was not "
-                "used; if this keeps happening, the client needs to learn this "
-                "instance's format.",
+                f"Ivinex answered {call.where()} with {skipped[0]} The answer was "
+                "not used; if this keeps happening, the client needs to learn "
+                "this instance's format.",
                 call=call.name,
                 status=200,
-            ) from None
+            )
+        return parsed, skipped
 
     # One request and its answer.
 

@@ -4,15 +4,14 @@ The naming rule, the type mapping and the value coercion live here, as data
 where they can be, so that the shape of the mirror can be read in one place.
 """
 
-import json
 import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from functools import cached_property
 
 from .client import Field
+from .values import converter_for
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +56,10 @@ MIRROR_TABLES = ("ivinex_tabs", "ivinex_fields", "ivinex_sync_runs", "links")
 LABEL_CANDIDATES = ("full_name", "name", "title", "subject", "company_name")
 
 MAX_NAME_LENGTH = 60
-_TRUE = {"1", "true", "yes", "on", "y", "t"}
-_FALSE = {"0", "false", "no", "off", "n", "f"}
+
+# A tab's table may not end like the tables the mirror derives from a table
+# (options, history, search index), nor start like SQLite's or the mirror's.
+DERIVED_NAME = re.compile(r"^(sqlite|ivinex)_|_(history|options|fts(_[a-z]+)?)$")
 
 
 @dataclass
@@ -119,7 +120,12 @@ def unique_name(base, taken):
 
 
 def table_name_for(tab_name, taken):
-    return unique_name(normalise_name(tab_name, fallback="tab"), taken)
+    """The table for a tab: the naming rule, then `_tab` where the name would
+    look like a table the mirror derives, then a number if taken."""
+    base = normalise_name(tab_name, fallback="tab")
+    if DERIVED_NAME.search(base):
+        base += "_tab"
+    return unique_name(base, taken)
 
 
 def plan_columns(fields, known):
@@ -166,130 +172,3 @@ def pick_label_column(columns):
         if column.field.field_type == "Text":
             return column.name
     return None
-
-
-class Misfit(ValueError):
-    """A value that does not fit its field's type; it is stored as given."""
-
-
-def coerce(value, field_type):
-    """The value to store for a field of this type.
-
-    Raises Misfit (carrying nothing but the reason) when the value does not fit
-    the type; the caller then stores the value exactly as it came."""
-    if value is None:
-        return None
-    return converter_for(field_type)(value)
-
-
-def converter_for(field_type):
-    return _CONVERTERS.get(field_type, _to_text)
-
-
-def _to_text(value):
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return value
-
-
-def _to_real(value):
-    if isinstance(value, bool):
-        raise Misfit("a checkbox value in a number field")
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    if text == "":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise Misfit(f"{value!r} is not a number") from None
-
-
-def _to_integer(value):
-    if isinstance(value, bool):
-        raise Misfit("a checkbox value where an id belongs")
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    if text == "":
-        return None
-    if re.fullmatch(r"-?\d+(\.0+)?", text):
-        return int(float(text))
-    raise Misfit(f"{value!r} is not an id")
-
-
-def _to_checkbox(value):
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return int(value)
-    text = str(value).strip().lower()
-    if text == "":
-        return None
-    if text in _TRUE:
-        return 1
-    if text in _FALSE:
-        return 0
-    raise Misfit(f"{value!r} is not a checkbox value")
-
-
-def _to_multiselect(value):
-    if value == "":
-        return None
-    if not isinstance(value, list):
-        raise Misfit(f"{value!r} is not a list of options")
-    try:
-        return json.dumps([_to_integer(item) for item in value])
-    except Misfit:
-        raise Misfit(f"{value!r} is not a list of option ids") from None
-
-
-def _to_date(value):
-    text = str(value).strip()
-    if text == "":
-        return None
-    try:
-        return date.fromisoformat(text[:10]).isoformat()
-    except ValueError:
-        raise Misfit(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _to_datetime(value):
-    text = str(value).strip()
-    if text == "":
-        return None
-    try:
-        return datetime.fromisoformat(text).isoformat()
-    except ValueError:
-        raise Misfit(f"{value!r} is not a date-time") from None
-
-
-_CONVERTERS = {
-    "Number": _to_real,
-    "Currency": _to_real,
-    "Percent": _to_real,
-    "Checkbox": _to_checkbox,
-    "Dropdown": _to_integer,
-    "LinkedRecord": _to_integer,
-    "RecordID": _to_integer,
-    "MultiSelect": _to_multiselect,
-    "Date": _to_date,
-    "DateTime": _to_datetime,
-}
-
-
-def record_row(record, columns):
-    """The row to store for one record, and the values that did not fit.
-
-    Keys the record omits are left out of the row, so that an omitted field
-    keeps the value the mirror already has (an omitted key is not a null)."""
-    row, misfits = {}, []
-    for key, value in record.items():
-        column = columns[key]
-        try:
-            row[column.name] = None if value is None else column.convert(value)
-        except Misfit as reason:
-            row[column.name] = _to_text(value)
-            misfits.append((column.field.name, str(reason)))
-    return row, misfits

@@ -11,16 +11,16 @@ from datetime import datetime, timedelta
 
 from .errors import IvinexError, PermissionDenied
 from .fetcher import Fetcher
-from .search import ensure_search
 from .schema import (
     MIRROR_TABLES,
     TabSchema,
     pick_label_column,
     plan_columns,
-    record_row,
     table_name_for,
     undeclared_field,
 )
+from .search import ensure_search
+from .values import record_row
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class TabResult:
     deleted: int = 0
     stored: int = 0
     misfits: int = 0
+    unreadable: int = 0
     full_pass: bool = False
     error: str | None = None
 
@@ -73,6 +74,7 @@ class SyncResult:
     tabs: list = field(default_factory=list)
     links: int = 0
     links_status: str = "not run"
+    links_unreadable: int = 0
     warnings: list = field(default_factory=list)
     status: str = "running"
 
@@ -126,8 +128,11 @@ def sync(client, mirror, *, reporter=None, **options):
 
 
 def _complete(run):
-    tabs_ok = all(t.status == "ok" for t in run.tabs)
-    return tabs_ok and run.links_status in ("ok", "unchanged")
+    """Everything asked for is in the mirror: no tab skipped, no record or
+    link left out for being unreadable."""
+    tabs_ok = all(t.status == "ok" and not t.unreadable for t in run.tabs)
+    links_ok = run.links_status in ("ok", "unchanged") and not run.links_unreadable
+    return tabs_ok and links_ok
 
 
 class _Sync:
@@ -288,6 +293,9 @@ class _Sync:
             )
         if result.fetched == 0:
             self.reporter.tab_started(tab, page.total)
+        for reason in page.skipped:
+            result.unreadable += 1
+            self.warn(f"{tab.name}: left out {reason}")
         self.save_page(tab, schema, page.items, result, cursor)
 
     def save_page(self, tab, schema, records, result, cursor):
@@ -297,8 +305,12 @@ class _Sync:
         required = [c.field.name for c in schema.columns.values() if c.field.required]
         rows = {}
         for record in records:
-            # A record sent twice in one page is stored once, as last sent.
             row = self.row_for(tab, schema, record, result, required)
+            if record["collection_id"] in rows:
+                self.warn(
+                    f"{tab.name}: record {record['collection_id']} came twice in "
+                    "one page; the last one is kept."
+                )
             rows[record["collection_id"]] = row
         changed = self.mirror.save_page(
             tab.tab_id,
@@ -409,7 +421,7 @@ class _Sync:
         except PermissionDenied as error:
             self.fetcher.emit("links refused", error)
             return
-        self.fetcher.emit("links", page.items)
+        self.fetcher.emit("links", page.items, page.skipped)
         size = self.client.page_size
         if len(page.items) < size:
             return
@@ -420,7 +432,10 @@ class _Sync:
         if offset >= last_expected:
             self.fetcher.submit(self.read_links, offset + size, offset + size)
 
-    def on_links(self, links):
+    def on_links(self, links, skipped):
+        for reason in skipped:
+            self.run_result.links_unreadable += 1
+            self.warn(f"Links: left out {reason}")
         selected = self.selected_tab_names()
         links = [link for link in links if _touches(link, selected)]
         self.mirror.save_links(links, self.run_id)

@@ -10,10 +10,10 @@ from .schema import (
     DEFAULT_FIELDS,
     RECORD_ID,
     plan_columns,
-    record_row,
     undeclared_field,
 )
 from .sync import select_tabs
+from .values import record_row
 
 SHOWN_IDS = 5
 
