@@ -12,6 +12,7 @@ from contextlib import closing, contextmanager
 from dataclasses import asdict
 
 import click
+import urllib3
 from tabulate import tabulate
 
 from . import accounts
@@ -93,9 +94,19 @@ def account_options(command):
         show_default=True,
         help="Records or links asked for per request.",
     )
+    @click.option(
+        "--insecure",
+        is_flag=True,
+        help="Skip HTTPS certificate checks (a self-hosted instance with a "
+        "self-signed certificate). Anyone on the network path could then read "
+        "the password.",
+    )
     @functools.wraps(command)
     def wrapper(*args, company, username, records_endpoint, page_size, **kw):
         company, username, password = resolve_account(company, username)
+        insecure = kw.pop("insecure")
+        if insecure:
+            warn_insecure()
         client = IvinexClient(
             company,
             username,
@@ -104,6 +115,7 @@ def account_options(command):
             retries=kw.pop("retries"),
             page_size=page_size,
             records_endpoint=records_endpoint,
+            verify=not insecure,
         )
         with client:
             return command(*args, client=client, **kw)
@@ -145,8 +157,23 @@ def _load_saved_account():
         raise click.ClickException(str(error)) from None
 
 
+def warn_insecure():
+    click.secho(
+        "warning: --insecure turns off HTTPS certificate checks; anyone between "
+        "you and the instance could read the password and the data.",
+        fg="yellow",
+        err=True,
+    )
+    # Said once here; urllib3 would otherwise repeat it for every request.
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+
+def stdin_is_terminal():
+    return sys.stdin.isatty()
+
+
 def _prompt_password(username):
-    if not sys.stdin.isatty():
+    if not stdin_is_terminal():
         raise click.UsageError(
             f"No password for {username}: set {PASSWORD_ENV}, save it with "
             "`ivinex-mirror auth`, or run from a terminal to be asked."
