@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from contextlib import closing
+from datetime import datetime, timedelta
 
 import pytest
 import sqlite_utils
@@ -296,3 +297,37 @@ def test_a_failing_run_does_not_stop_the_schedule(sandbox, tmp_path):
     process.terminate()
     process.wait(timeout=10)
     assert statuses[:1] == ["failed"] and "ok" in statuses
+
+
+def test_h8_cursors_stay_in_the_instance_time_zone(
+    sandbox, make_client, tmp_path, monkeypatch
+):
+    """The mirror's machine is in another zone than the instance: the cursor
+    is the instance's own modified_date, sent back as the instance writes it,
+    so an update made just after a run is never skipped."""
+    db_path = str(tmp_path / "m.db")
+    client = make_client(sandbox)
+    sync_and_verify(client, db_path)
+    newest = max(r["modified_date"] for r in sandbox.instance.records["Calls"].values())
+    db = sqlite_utils.Database(db_path)
+    cursor = db.execute("select cursor from ivinex_tabs where name = 'Calls'")
+    assert cursor.fetchone()[0] == newest
+
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14, far from anywhere
+    time.tzset()
+    try:
+        call_id = min(sandbox.instance.records["Calls"])
+        sandbox.instance.update_record("Calls", call_id, {"subject": "Follow-up"})
+        sandbox.requests.clear()
+        sync_and_verify(client, db_path)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert db["calls"].get(call_id)["subject"] == "Follow-up"
+    asked = [
+        p["ModifiedSince"]
+        for c, p in sandbox.requests
+        if c == "GetRecords" and p.get("Tab") == "Calls" and "ModifiedSince" in p
+    ]
+    expected = datetime.fromisoformat(newest) - timedelta(minutes=5)
+    assert asked[0] == expected.strftime("%Y-%m-%d %H:%M:%S")
