@@ -149,6 +149,7 @@ class _Sync:
         self.fetcher = Fetcher(client, options.concurrency)
         self.tabs = {}  # tab_id: (tab, schema, TabResult)
         self.passes = {}  # tab_id: id of the full pass under way, or None
+        self.fields_read = {}  # tab_id: fields, until the tab is prepared
         self.links_state = None  # None, "reading", "refused"
         self.only_one = False
 
@@ -173,6 +174,11 @@ class _Sync:
         for tab in tabs:
             self.fetcher.submit(self.read_fields, tab)
         self.handle_events()
+        # In tab order, not in the order answers came, so that new tabs whose
+        # names fold alike get the same tables on every run.
+        for tab in tabs:
+            if tab.tab_id in self.fields_read:
+                self.prepare_tab(tab, self.fields_read.pop(tab.tab_id))
         self.ensure_foreign_keys()
         if self.links_due():
             self.start_links()
@@ -211,6 +217,9 @@ class _Sync:
         self.fetcher.emit("fields", tab, fields)
 
     def on_fields(self, tab, fields):
+        self.fields_read[tab.tab_id] = fields
+
+    def prepare_tab(self, tab, fields):
         """Make the tab's table ready for its records."""
         schema = self.plan_tab(tab, fields)
         self.mirror.save_tab(tab, schema.table, "syncing", schema.label_column)

@@ -3,6 +3,7 @@
 Each test names the kind of fault it guards against (see the failure cases)."""
 
 import json
+import time
 
 import pytest
 import sqlite_utils
@@ -256,3 +257,25 @@ def test_a_sync_run_is_recorded(db_path):
     [row] = sqlite_utils.Database(db_path)["ivinex_sync_runs"].rows
     assert row["status"] == "ok" and row["records"] == 1 and row["tabs"] == 1
     assert row["finished_at"] >= row["started_at"]
+
+
+class SlowFieldsClient(FakeClient):
+    """Answers the first tab's fields last, as a slow server might."""
+
+    def fetch_fields(self, tab):
+        if tab.tab_id == min(t.tab_id for t in self.fetch_tabs()):
+            time.sleep(0.3)
+        return super().fetch_fields(tab)
+
+
+def test_new_tabs_get_their_tables_in_tab_order_not_answer_order(db_path):
+    tabs = {
+        "Deals": ([make_field("name")], [{"collection_id": 1}]),
+        "deals": ([make_field("name")], [{"collection_id": 2}]),
+    }
+    mirror = Mirror(db_path)
+    sync(SlowFieldsClient(tabs), mirror, concurrency=4)
+    mirror.close()
+    db = sqlite_utils.Database(db_path)
+    tables = dict(db.execute("select name, table_name from ivinex_tabs"))
+    assert tables == {"Deals": "deals", "deals": "deals_2"}
