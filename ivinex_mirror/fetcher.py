@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 logger = logging.getLogger(__name__)
 
-# Pages waiting for the writer, per connection: enough to keep both busy.
-QUEUED_PER_CONNECTION = 2
+# Pages waiting for the writer, per connection: enough to keep both busy, few
+# enough that memory does not grow with the connections.
+QUEUED_PER_CONNECTION = 1
 
 
 class AdaptiveLimit:

@@ -150,6 +150,9 @@ class _Sync:
         self.tabs = {}  # tab_id: (tab, schema, TabResult)
         self.passes = {}  # tab_id: id of the full pass under way, or None
         self.fields_read = {}  # tab_id: fields, until the tab is prepared
+        self.tabs_read = set()  # tab_ids whose records are all read
+        self.totals = {}  # tab_id: record count upstream, once asked
+        self.skipped = set()  # tab_ids refused
         self.links_state = None  # None, "reading", "refused"
         self.only_one = False
 
@@ -196,6 +199,7 @@ class _Sync:
             "refused": self.on_refused,
             "page": self.on_page,
             "tab read": self.on_tab_read,
+            "total": self.on_total,
             "links": self.on_links,
             "links refused": self.on_links_refused,
             "failed": self.on_failed,
@@ -244,6 +248,9 @@ class _Sync:
         """No permission for the tab: skip it, or stop if it was all we had."""
         if self.only_one:
             raise error
+        if tab.tab_id in self.skipped:
+            return  # refused twice: its count and its records
+        self.skipped.add(tab.tab_id)
         self.tabs.pop(tab.tab_id, None)
         self.warn(f"Skipped tab {tab.name}: {error}")
         self.run_result.tabs.append(TabResult(tab.name, "skipped", error=str(error)))
@@ -263,15 +270,19 @@ class _Sync:
             self.mirror.start_full_pass(tab_id, pass_id)
             cursor = None
         self.passes[tab_id] = pass_id
-        self.fetcher.submit(self.read_records, tab, since(cursor))
+        if pass_id is None:
+            # An incremental read asks for the count at the same time; any
+            # change in between only makes the counts differ, which is safe.
+            self.fetcher.submit(self.read_total, tab)
+        self.fetcher.submit(self.read_records, tab, since(cursor), pass_id is not None)
 
-    def read_records(self, tab, start):
+    def read_records(self, tab, start, count_after):
         """Page through the records modified since `start`, oldest first.
 
         Each page is asked for from the last modified_date seen, skipping the
         records already read at exactly that moment, so offsets stay small
         and a record edited while paging moves to the end, not out of sight.
-        Then one tiny request for the tab's record count, to find deletes."""
+        A full pass then asks for the tab's record count, to find deletes."""
         pages = _Paging(start)
         try:
             while True:
@@ -286,12 +297,22 @@ class _Sync:
                 self.fetcher.emit("page", tab, page, cursor, in_order)
                 if len(page.items) < self.client.page_size:
                     break
-            total = self.fetcher.call(self.client.fetch_record_total, tab)
         except PermissionDenied as error:
             self.fetcher.emit("refused", tab, error)
             return
         late_cursor = None if pages.ordered else pages.cursor
-        self.fetcher.emit("tab read", tab, total, late_cursor)
+        self.fetcher.emit("tab read", tab, late_cursor)
+        if count_after:
+            self.read_total(tab)
+
+    def read_total(self, tab):
+        """One tiny request: how many records the tab holds upstream."""
+        try:
+            total = self.fetcher.call(self.client.fetch_record_total, tab)
+        except PermissionDenied as error:
+            self.fetcher.emit("refused", tab, error)
+            return
+        self.fetcher.emit("total", tab, total)
 
     def on_page(self, tab, page, cursor, in_order):
         _, schema, result = self.tabs[tab.tab_id]
@@ -362,17 +383,33 @@ class _Sync:
         schema.columns = plan_columns(fields, self.mirror.known_columns(tab.tab_id))
         self.mirror.ensure_tab_table(tab, schema, self.options.history)
 
-    def on_tab_read(self, tab, total, late_cursor):
-        _, schema, result = self.tabs[tab.tab_id]
+    def on_tab_read(self, tab, late_cursor):
+        _, schema, _ = self.tabs[tab.tab_id]
         if late_cursor:
             self.mirror.save_page(tab.tab_id, schema.table, [], 0, late_cursor)
+        self.tabs_read.add(tab.tab_id)
+        self.finish_tab_when_counted(tab)
+
+    def on_total(self, tab, total):
+        if tab.tab_id in self.tabs:
+            self.totals[tab.tab_id] = total
+            self.finish_tab_when_counted(tab)
+
+    def finish_tab_when_counted(self, tab):
+        """Once a tab is read and counted: find its deletes, or, when the
+        counts differ after an incremental read, start a full pass."""
+        if tab.tab_id not in self.tabs_read or tab.tab_id not in self.totals:
+            return
+        self.tabs_read.discard(tab.tab_id)
+        total = self.totals.pop(tab.tab_id)
+        _, schema, result = self.tabs[tab.tab_id]
         pass_id = self.passes[tab.tab_id]
         live = self.mirror.live_count(schema.table)
         if pass_id is None and total is not None and total != live:
             # Records were deleted (or missed): a full pass finds which.
             self.passes[tab.tab_id] = self.run_id
             self.mirror.start_full_pass(tab.tab_id, self.run_id)
-            self.fetcher.submit(self.read_records, tab, BEGINNING)
+            self.fetcher.submit(self.read_records, tab, BEGINNING, True)
             return
         if pass_id is not None:
             self.finish_full_pass(tab, schema, pass_id, result, total)
