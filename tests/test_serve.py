@@ -12,13 +12,9 @@ from click.testing import CliRunner
 
 from ivinex_mirror import serve
 from ivinex_mirror.cli import cli
+from ivinex_mirror.metadata import ServeError, build_metadata, load_project_metadata
 from ivinex_mirror.search import ensure_search
-from ivinex_mirror.serve import (
-    ServeError,
-    build_metadata,
-    load_project_metadata,
-    make_datasette,
-)
+from ivinex_mirror.serve import make_datasette
 from tests.conftest import PASSWORD
 from tests.test_search import mirror_sandbox
 
