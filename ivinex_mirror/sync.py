@@ -315,6 +315,8 @@ class _Sync:
         self.fetcher.emit("total", tab, total)
 
     def on_page(self, tab, page, cursor, in_order):
+        if tab.tab_id not in self.tabs:
+            return  # refused meanwhile (its count, say): the tab is skipped
         _, schema, result = self.tabs[tab.tab_id]
         if not in_order:
             self.warn(
@@ -384,6 +386,8 @@ class _Sync:
         self.mirror.ensure_tab_table(tab, schema, self.options.history)
 
     def on_tab_read(self, tab, late_cursor):
+        if tab.tab_id not in self.tabs:
+            return
         _, schema, _ = self.tabs[tab.tab_id]
         if late_cursor:
             self.mirror.save_page(tab.tab_id, schema.table, [], 0, late_cursor)
