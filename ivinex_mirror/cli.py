@@ -14,6 +14,7 @@ from dataclasses import asdict
 import click
 import urllib3
 from tabulate import tabulate
+from tqdm import tqdm
 
 from . import accounts
 from .client import IvinexClient
@@ -192,36 +193,46 @@ def run_api_command(action):
 # sync
 
 
-class ClickReporter(Reporter):
-    """A progress bar per tab on stderr, and warnings kept for the summary."""
+class ProgressReporter(Reporter):
+    """A progress bar per tab on stderr (tabs are read side by side, so each
+    has a line of its own), and warnings kept for the summary."""
 
     def __init__(self, silent):
         self.silent = silent
-        self.bar = None
+        self.bars = {}
+        self.drawn = False
         self.warnings = []
 
     def tab_started(self, tab, total):
-        if self.silent:
-            return
-        self.bar = click.progressbar(
-            length=total or 0,
-            label=f"{tab.name:<20}",
+        self.bars[tab.tab_id] = tqdm(
+            total=total,
+            desc=f"{tab.name[:24]:<24}",
+            unit=" records",
+            position=len(self.bars),
             file=sys.stderr,
-            show_pos=True,
+            # None: no bars when stderr is not a terminal (cron, pipes, CI).
+            disable=True if self.silent else None,
+            dynamic_ncols=True,
+            # Bars finish in any order; the summary lists every tab after.
+            leave=False,
         )
-        self.bar.__enter__()
+        self.drawn = self.drawn or not self.bars[tab.tab_id].disable
 
     def page_saved(self, tab, count):
-        if self.bar is not None:
-            self.bar.update(count)
+        if tab.tab_id in self.bars:
+            self.bars[tab.tab_id].update(count)
 
     def tab_finished(self, tab, result):
-        self.close_bar()
+        bar = self.bars.get(tab.tab_id)
+        if bar is not None:
+            bar.close()
 
-    def close_bar(self):
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+    def close_bars(self):
+        for bar in self.bars.values():
+            bar.close()
+        if self.drawn:
+            # Closing bars leaves the cursor at the end of a cleared line.
+            sys.stderr.write("\r")
 
     def warning(self, message):
         # Shown after the bars, in the summary, so that they stay readable.
@@ -287,7 +298,8 @@ def sync_command(db, client, every, verbose, silent, **options):
     The first run reads every record; later runs read what changed since the
     last one, find records deleted upstream, and follow new and changed
     fields. Exit code: 0 when everything asked for was mirrored, 3 when some
-    tabs were skipped (no permission), 1 on an error, 130 when interrupted.
+    tabs, records or links were left out (no permission, unreadable), 1 on
+    an error, 130 when interrupted.
     With --every, a failing run is reported and the schedule goes on."""
     options["tab_names"] = list(options["tab_names"]) or None
     try:
@@ -315,7 +327,7 @@ def locked(db):
 
 def sync_once(db, client, options, verbose, silent, keep_going=False):
     """One run under the database's lock; returns its exit code."""
-    reporter = ClickReporter(silent)
+    reporter = ProgressReporter(silent)
     started = time.monotonic()
     try:
         with locked(db), closing(Mirror(db)) as mirror:
@@ -328,7 +340,7 @@ def sync_once(db, client, options, verbose, silent, keep_going=False):
         error.show()
         return error.exit_code
     finally:
-        reporter.close_bar()
+        reporter.close_bars()
     if not silent:
         print_summary(result, reporter.warnings, time.monotonic() - started, verbose)
     return 0 if result.status == "ok" else EXIT_PARTIAL
@@ -533,16 +545,10 @@ def demo(db, no_serve, port, seed, scale):
     instance = generate_instance(seed=seed, scale=scale)
     with SandboxServer(instance, port=0) as server:
         click.echo(f"Sandbox at {server.url}; mirroring it into {db}", err=True)
-        client = IvinexClient(server.url, "demo", "demo")
-        mirror = Mirror(db)
-        reporter = ClickReporter(silent=False)
-        started = time.monotonic()
-        try:
-            result = run_api_command(lambda: sync(client, mirror, reporter=reporter))
-        finally:
-            mirror.close()
-            client.close()
-        print_summary(result, reporter.warnings, time.monotonic() - started, False)
+        with IvinexClient(server.url, "demo", "demo") as client:
+            code = sync_once(db, client, {}, verbose=False, silent=False)
+    if code != 0:
+        sys.exit(code)
     if not no_serve:
         serve.callback(db, "127.0.0.1", port)
 
