@@ -183,12 +183,13 @@ class _Sync:
             if tab.tab_id in self.fields_read:
                 self.prepare_tab(tab, self.fields_read.pop(tab.tab_id))
         self.ensure_foreign_keys()
-        if self.links_due():
-            self.start_links()
         for tab_id in list(self.tabs):
             self.start_records(tab_id)
         self.handle_events()
-        if self.links_state is None and self.links_due():
+        # Links only once every record is read: a link made or removed while
+        # the links were being read stamps its records, and a run that had
+        # already read those stamps would never look at that link again.
+        if self.links_due():
             self.start_links()
             self.handle_events()
         self.finish_links()

@@ -331,3 +331,31 @@ def test_h8_cursors_stay_in_the_instance_time_zone(
     ]
     expected = datetime.fromisoformat(newest) - timedelta(minutes=5)
     assert asked[0] == expected.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_a_link_removed_while_links_are_read_is_gone_after_the_next_run(
+    sandbox, make_client, tmp_path
+):
+    """Removing a link stamps both of its records; the next run must notice
+    them even when the removal came after this run had read that link."""
+    client = make_client(sandbox, page_size=25)
+    removed = []
+    read_link_page = client.fetch_link_page
+
+    def unlink_after_reading(*, offset=0):
+        page = read_link_page(offset=offset)
+        if not removed:
+            link = next(link for link in page.items if link.kind == "Related")
+            sandbox.instance.remove_link(
+                link.from_tab, link.from_id, link.to_tab, link.to_id, "Related"
+            )
+            removed.append(link)
+        return page
+
+    client.fetch_link_page = unlink_after_reading
+    db_path = str(tmp_path / "m.db")
+    mirror = Mirror(db_path)
+    sync(client, mirror)
+    mirror.close()
+    sync_and_verify(client, db_path)
+    assert removed
