@@ -56,6 +56,8 @@ class Instance:
         self._next_id = 1
         self._next_option_id = FIRST_OPTION_ID
         self._newest_stamp = ""
+        # What a write reads as "now"; a test may set its own clock here.
+        self.clock = datetime.now
         self._link_cache = None
         self._link_index = None
 
@@ -273,7 +275,7 @@ class Instance:
 
     def _stamp(self):
         """Now, but never before the newest stamp, so cursors see the write."""
-        stamp = max(format_stamp(datetime.now()), self._newest_stamp)
+        stamp = max(format_stamp(self.clock()), self._newest_stamp)
         self._newest_stamp = stamp
         return stamp
 

@@ -3,7 +3,8 @@
 Every call of the wire contract the client speaks is answered (GetTabs,
 GetFields, GetRecords, GetRelatedItems, GetAllRelatedItems, Records.php and
 the writes), behind HTTP Basic authentication. Tests steer it through `faults`,
-`denied_tabs` and `requests`, or over HTTP through the /_sandbox/ endpoints.
+`chaos`, `denied_tabs` and `requests`, or over HTTP through the /_sandbox/
+endpoints.
 """
 
 import hmac
@@ -21,6 +22,7 @@ from itertools import islice
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from ivinex_mirror.sandbox.chaos import DROP
 from ivinex_mirror.sandbox.definitions import STAMP_FORMAT
 from ivinex_mirror.sandbox.faults import RESET, STALL, FaultPlan, fault_response
 from ivinex_mirror.sandbox.instance import InvalidValue, UnknownRecord, UnknownTab
@@ -72,6 +74,7 @@ class SandboxServer:
         username="demo",
         password="demo",
         latency_ms=0,
+        chaos=None,
     ):
         self.instance = instance
         self.host = host
@@ -80,6 +83,8 @@ class SandboxServer:
         self._password = password
         self.latency_ms = latency_ms
         self.faults = FaultPlan()
+        # Seeded random faults (a sandbox.chaos.Chaos), after the planned ones.
+        self.chaos = chaos
         self.denied_tabs = set()
         self.requests = []
         self._lock = threading.Lock()
@@ -188,6 +193,17 @@ class SandboxServer:
         elif fault is not None:
             return fault_response(fault, call)
 
+        def answer():
+            return self._serve_plainly(request, call, params, body, tabs)
+
+        if fault is not None or self.chaos is None:
+            return answer()
+        served = self.chaos.serve(
+            self.instance, call, request.method, params, tabs, answer
+        )
+        return _DROP if served is DROP else served
+
+    def _serve_plainly(self, request, call, params, body, tabs):
         denied = [tab for tab in tabs if tab in self.denied_tabs]
         if denied:
             raise ApiProblem(
@@ -427,10 +443,14 @@ class SandboxServer:
         return _json({"Status": "Success", "pending": len(self.faults)})
 
     def stats(self):
-        """How many API requests came in, in total and per call."""
+        """How many API requests came in, in total and per call, and the
+        random faults injected when `chaos` is on."""
         with self._lock:
             by_call = Counter(call for call, _params in self.requests)
-            return {"requests": len(self.requests), "by_call": dict(by_call)}
+            stats = {"requests": len(self.requests), "by_call": dict(by_call)}
+        if self.chaos is not None:
+            stats["chaos"] = self.chaos.summary()
+        return stats
 
 
 @contextmanager
