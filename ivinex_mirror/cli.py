@@ -491,8 +491,44 @@ def auth(company, username, delete):
     show_default=True,
     help="Delay added to every answer.",
 )
-def sandbox(host, port, seed, scale, username, password, latency_ms):
-    """Serve a local fake Ivinex instance with generated data until stopped."""
+@click.option(
+    "--fault-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of API requests that fail on purpose, at random (0: none).",
+)
+@click.option(
+    "--fault-kinds",
+    default="5xx,reset,stall,429,malformed,error-200,shift",
+    show_default=True,
+    help="Comma-separated kinds of fault that --fault-rate draws from.",
+)
+@click.option(
+    "--fault-seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the random faults; the same seed replays the same faults.",
+)
+@click.option(
+    "--fault-stall-seconds",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="How late a stalled answer comes (past the client's --timeout).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=1),
+    help="Answer 429 with Retry-After above this many requests a second.",
+)
+def sandbox(host, port, seed, scale, username, password, latency_ms, **faults):
+    """Serve a local fake Ivinex instance with generated data until stopped.
+
+    With --fault-rate or --rate-limit it also misbehaves as real APIs do:
+    5xx, resets, stalls, 429s, broken JSON, errors inside a 200, and records
+    moving between pages while a tab is read."""
     from .sandbox import SandboxServer, generate_instance
 
     instance = generate_instance(seed=seed, scale=scale)
@@ -503,9 +539,28 @@ def sandbox(host, port, seed, scale, username, password, latency_ms):
         username=username,
         password=password,
         latency_ms=latency_ms,
+        chaos=make_chaos(**faults),
     )
     click.echo(f"Ivinex sandbox at {server.url} (user {username}); Ctrl-C stops.")
     server.serve_forever()
+
+
+def make_chaos(fault_rate, fault_kinds, fault_seed, fault_stall_seconds, rate_limit):
+    """The sandbox's random faults, or None when none are asked for."""
+    from .sandbox.chaos import Chaos
+
+    if not fault_rate and not rate_limit:
+        return None
+    try:
+        return Chaos(
+            seed=fault_seed,
+            rate=fault_rate,
+            kinds=fault_kinds,
+            rate_limit=rate_limit,
+            stall_seconds=fault_stall_seconds,
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--fault-kinds") from None
 
 
 @cli.command()

@@ -175,6 +175,7 @@ class IvinexClient:
         self.verify = verify
         # Calls may come from several threads at once (see fetcher.py).
         self.request_count = 0
+        self.retry_count = 0
         self.rate_limited_count = 0
         self._counts_lock = threading.Lock()
         self._this_thread = threading.local()
@@ -211,6 +212,7 @@ class IvinexClient:
     def _count_retry(self, status: int | None) -> None:
         with self._counts_lock:
             self.request_count += 1
+            self.retry_count += 1
             if status == 429:
                 self.rate_limited_count += 1
         self._this_thread.retries += 1
