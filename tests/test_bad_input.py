@@ -274,3 +274,53 @@ def test_h15_a_502_page_and_a_truncated_page_fail_naming_what_came(sandbox, tmp_
     assert "GetRecords" in broken.output and "200" in broken.output
     assert "application/json" in broken.output
     assert cursor_of(db_path, "Notes") == cursor
+
+
+def test_h10_an_offset_cap_is_paged_around_or_named(make_client, tmp_path):
+    """The server refuses offsets past 50. Records are read from the last
+    modified_date seen, so offsets stay small and every record is mirrored;
+    links have no such window, so that read fails and names the cap."""
+    from ivinex_mirror.errors import ApiError
+    from ivinex_mirror.sandbox import SandboxServer, generate_instance
+
+    instance = generate_instance(seed=3, scale=0.1)
+    with SandboxServer(instance, password=PASSWORD, max_offset=50) as server:
+        client = make_client(server, page_size=20)
+        db_path = str(tmp_path / "m.db")
+        mirror = Mirror(db_path)
+        try:
+            sync(client, mirror, tab_names=["Contacts"])
+        except ApiError as error:
+            assert "Offset may not exceed 50" in str(error)
+            assert "GetAllRelatedItems" in str(error)
+        else:
+            raise AssertionError("links past the cap were read")
+        finally:
+            mirror.close()
+        db = sqlite_utils.Database(db_path)
+        assert db["contacts"].count == len(instance.records["Contacts"]) > 100
+
+
+def test_h10_more_records_in_one_second_than_the_cap_fail_naming_it(
+    make_client, tmp_path
+):
+    from ivinex_mirror.errors import ApiError
+    from ivinex_mirror.sandbox import SandboxServer, generate_instance
+
+    instance = generate_instance(seed=3, scale=0.1)
+    for record in instance.records["Contacts"].values():
+        record["modified_date"] = "2026-11-30 12:00:00"  # a bulk import
+    with SandboxServer(instance, password=PASSWORD, max_offset=50) as server:
+        db_path = str(tmp_path / "m.db")
+        mirror = Mirror(db_path)
+        try:
+            sync(make_client(server, page_size=20), mirror, tab_names=["Contacts"])
+        except ApiError as error:
+            assert "Offset may not exceed 50" in str(error)
+        else:
+            raise AssertionError("records past the cap were read")
+        finally:
+            mirror.close()
+    # The cursor stops at the second whose records are not all read yet, so
+    # the next run asks for that second again.
+    assert cursor_of(db_path, "Contacts") == "2026-11-30 12:00:00"

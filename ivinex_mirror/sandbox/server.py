@@ -75,6 +75,7 @@ class SandboxServer:
         password="demo",
         latency_ms=0,
         chaos=None,
+        max_offset=None,
     ):
         self.instance = instance
         self.host = host
@@ -85,6 +86,8 @@ class SandboxServer:
         self.faults = FaultPlan()
         # Seeded random faults (a sandbox.chaos.Chaos), after the planned ones.
         self.chaos = chaos
+        # Some APIs refuse to page deeper than an offset; None: no limit.
+        self.max_offset = max_offset
         self.denied_tabs = set()
         self.requests = []
         self._lock = threading.Lock()
@@ -296,7 +299,7 @@ class SandboxServer:
         return self._records_page(self._tab(params, "CollectionTypeID"), params)
 
     def _records_page(self, tab, params):
-        offset, limit = _paging(params)
+        offset, limit = self._paging(params)
         since = _since(params.get("ModifiedSince"))
         with self.instance.lock:
             records = self.instance.records[tab].values()
@@ -312,6 +315,14 @@ class SandboxServer:
                 total = len(changed)
             return _json({"Records": page, "Total": total})
 
+    def _paging(self, params):
+        offset, limit = _paging(params)
+        if self.max_offset is not None and offset > self.max_offset:
+            raise ApiProblem(
+                400, f"Offset may not exceed {self.max_offset}; narrow the query"
+            )
+        return offset, limit
+
     def _get_related_items(self, params, body):
         tab = self._tab(params, "Tab")
         record_id = _int_param(params, "RecordID")
@@ -322,7 +333,7 @@ class SandboxServer:
         return _json({"RelatedItems": items})
 
     def _get_all_related_items(self, params, body):
-        offset, limit = _paging(params)
+        offset, limit = self._paging(params)
         with self.instance.lock:
             keys = self.instance.link_keys()
             page = [_link_item(key) for key in keys[offset : offset + limit]]
