@@ -6,6 +6,9 @@ owns the database: so fetching overlaps writing, memory stays bounded by the
 queue, and SQLite is only ever touched by one thread.
 """
 
+import ctypes
+import ctypes.util
+import functools
 import logging
 import queue
 import threading
@@ -16,6 +19,26 @@ logger = logging.getLogger(__name__)
 # Pages waiting for the writer, per connection: enough to keep both busy, few
 # enough that memory does not grow with the connections.
 QUEUED_PER_CONNECTION = 1
+
+
+# glibc's mallopt() setting for the number of malloc arenas.
+M_ARENA_MAX = -8
+
+
+@functools.cache
+def limit_malloc_arenas(arenas=2):
+    """Share malloc arenas between the fetching threads.
+
+    glibc gives each thread that allocates its own arena; pages parsed on one
+    thread and freed on another then leave every arena half used, and the
+    process grows with the length of the sync rather than with a page. A
+    no-op where the C library is not glibc."""
+    libc_name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(libc_name).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    return bool(mallopt(M_ARENA_MAX, arenas))
 
 
 class AdaptiveLimit:
@@ -55,6 +78,7 @@ class Fetcher:
     """A pool of read tasks feeding one queue of events."""
 
     def __init__(self, client, concurrency):
+        limit_malloc_arenas()
         self.client = client
         self.limit = AdaptiveLimit(concurrency)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="fetch")
