@@ -160,6 +160,11 @@ def _to_datetime(value):
     if text == "":
         return None
     try:
+        return datetime.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    try:
+        # ISO forms that Python's own reader takes only from 3.11 on ("Z").
         return dateutil_parser.isoparse(text).isoformat()
     except ValueError:
         pass
