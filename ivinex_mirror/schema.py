@@ -57,6 +57,11 @@ LABEL_CANDIDATES = ("full_name", "name", "title", "subject", "company_name")
 
 MAX_NAME_LENGTH = 60
 
+# Column names SQLite gives a meaning of its own: the rowid aliases, and what
+# a full-text index reserves ("rank"; a column named like the index itself is
+# added per table). A field that folds to one of these gets `_2`.
+RESERVED_COLUMNS = frozenset({"rowid", "oid", "rank"})
+
 # A tab's table may not end like the tables the mirror derives from a table
 # (options, history, search index), nor start like SQLite's or the mirror's.
 DERIVED_NAME = re.compile(r"^(sqlite|ivinex)_|_(history|options|fts(_[a-z]+)?)$")
@@ -128,7 +133,7 @@ def table_name_for(tab_name, taken):
     return unique_name(base, taken)
 
 
-def plan_columns(fields, known):
+def plan_columns(fields, known, reserved=RESERVED_COLUMNS):
     """Map fields to columns, keeping every name already given in `known`
     ({field name: column name}) so that a column never changes name.
 
@@ -137,7 +142,7 @@ def plan_columns(fields, known):
     alike are told apart the same way on every run."""
     fields = _with_default_fields(fields)
     columns = {f.name: Column(f, known[f.name]) for f in fields if f.name in known}
-    taken = set(known.values())
+    taken = set(known.values()) | set(reserved)
     new = [f for f in fields if f.name not in known]
     new.sort(key=lambda f: (normalise_name(f.name) != f.name, f.name))
     for new_field in new:

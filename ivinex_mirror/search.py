@@ -11,6 +11,9 @@ table pages and canned queries leave them out (see serve.py).
 """
 
 import logging
+import sqlite3
+
+from .schema import RESERVED_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,12 @@ SEARCH_FIELD_TYPES = ("Text", "TextArea", "Email", "Phone")
 TOKENIZE = "porter unicode61 remove_diacritics 2"
 
 FTS_SUFFIX = "_fts"
+
+
+def reserved_columns(table):
+    """Column names a tab table may not use, so that its index can be built:
+    SQLite's own, and the index's name (FTS5 adds a column named like it)."""
+    return RESERVED_COLUMNS | {table + FTS_SUFFIX}
 
 
 def search_columns(db, tab_id, table):
@@ -53,9 +62,14 @@ def ensure_search(db):
             continue
         if _index_is_current(db, table, columns):
             continue
-        db[table].enable_fts(
-            columns, create_triggers=True, tokenize=TOKENIZE, replace=True
-        )
+        try:
+            db[table].enable_fts(
+                columns, create_triggers=True, tokenize=TOKENIZE, replace=True
+            )
+        except sqlite3.Error as error:
+            # Search is a convenience: the records are safe; say so and go on.
+            logger.warning("No search index for %s: %s", table, error)
+            continue
         logger.info("Search index of %s built over %s", table, ", ".join(columns))
         built[table] = columns
     return built

@@ -422,17 +422,18 @@ class Mirror:
         with self.db.conn:
             self.db.conn.executemany(sql, rows)
 
-    def remove_unseen_links(self, run_id, tab_names=None):
-        """Drop links a complete pass of this run did not see: they were
-        unlinked upstream. With tab_names, only links touching those tabs."""
-        sql = "delete from links where seen_run < ?"
-        params = [run_id]
-        if tab_names is not None:
-            marks = ", ".join("?" for _ in tab_names)
-            sql += f" and (from_tab in ({marks}) or to_tab in ({marks}))"
-            params += list(tab_names) * 2
+    def unseen_links(self, run_id):
+        """Links that a whole pass of this run did not see."""
+        sql = f"select {', '.join(LINK_KEY)} from links where seen_run < ?"
+        return [tuple(row) for row in self.db.execute(sql, [run_id])]
+
+    def remove_links(self, links):
         with self.db.conn:
-            return self.db.execute(sql, params).rowcount
+            self.db.conn.executemany(
+                "delete from links where from_tab = ? and from_id = ?"
+                " and to_tab = ? and to_id = ? and link_kind = ?",
+                links,
+            )
 
     def count_links(self):
         return self.db.table("links").count

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .errors import IvinexError, PermissionDenied
+from .errors import IvinexError, NotFound, PermissionDenied
 from .fetcher import Fetcher
 from .schema import (
     MIRROR_TABLES,
@@ -19,7 +19,7 @@ from .schema import (
     table_name_for,
     undeclared_field,
 )
-from .search import ensure_search
+from .search import ensure_search, reserved_columns
 from .values import record_row
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,10 @@ BEGINNING = datetime(1970, 1, 1)
 # records), and at least every this many runs, for instances whose link
 # changes do not stamp the records.
 LINKS_FULL_EVERY = 12
+
+# Links a pass did not see are checked one record at a time, up to this many
+# records; beyond it (a mass unlink), the pass is trusted.
+CONFIRM_LIMIT = 1000
 
 # Requests in flight at once: tabs are read side by side, links by page.
 DEFAULT_CONCURRENCY = 4
@@ -203,6 +207,7 @@ class _Sync:
             "total": self.on_total,
             "links": self.on_links,
             "links refused": self.on_links_refused,
+            "related": self.on_related,
             "failed": self.on_failed,
         }
         for kind, *details in self.fetcher.events():
@@ -242,7 +247,8 @@ class _Sync:
         table = tables.get(tab.tab_id)
         if table is None:
             table = table_name_for(tab.name, set(MIRROR_TABLES) | set(tables.values()))
-        columns = plan_columns(fields, self.mirror.known_columns(tab.tab_id))
+        known = self.mirror.known_columns(tab.tab_id)
+        columns = plan_columns(fields, known, reserved_columns(table))
         return TabSchema(table, columns, pick_label_column(columns))
 
     def on_refused(self, tab, error):
@@ -383,7 +389,8 @@ class _Sync:
         )
         fields = [c.field for c in schema.columns.values()]
         fields += [undeclared_field(key) for key in keys]
-        schema.columns = plan_columns(fields, self.mirror.known_columns(tab.tab_id))
+        known = self.mirror.known_columns(tab.tab_id)
+        schema.columns = plan_columns(fields, known, reserved_columns(schema.table))
         self.mirror.ensure_tab_table(tab, schema, self.options.history)
 
     def on_tab_read(self, tab, late_cursor):
@@ -502,7 +509,9 @@ class _Sync:
         return {tab.name for tab, _, _ in self.tabs.values()}
 
     def finish_links(self):
-        """Links the whole pass did not see were unlinked upstream."""
+        """Links a whole pass did not see were unlinked upstream, or moved
+        while the pass paged (an unlink shifts every later page); each one is
+        checked against its record's related items before it goes."""
         result = self.run_result
         result.links = self.mirror.count_links()
         if self.links_state is None:
@@ -511,13 +520,54 @@ class _Sync:
         if self.links_state == "refused":
             result.links_status = "skipped"
             return
-        selected = self.selected_tab_names()
-        self.mirror.remove_unseen_links(self.run_id, selected)
-        if selected is None:
-            self.mirror.set_state("links_pass", None)
-            self.mirror.set_state("links_last_full", str(self.run_id))
-        result.links = self.mirror.count_links()
         result.links_status = "ok"
+        if self.selected_tab_names() is not None:
+            return  # only a pass over every tab can tell an unlink
+        unseen = self.mirror.unseen_links(self.run_id)
+        gone = self.confirm_unlinked(unseen)
+        if len(gone) < len(unseen):
+            self.warn(
+                f"{len(unseen) - len(gone)} links moved while the links were read; "
+                "they still exist upstream and are kept."
+            )
+        self.mirror.remove_links(gone)
+        self.mirror.set_state("links_pass", None)
+        self.mirror.set_state("links_last_full", str(self.run_id))
+        result.links = self.mirror.count_links()
+
+    def confirm_unlinked(self, unseen):
+        """The links of `unseen` that their record no longer lists. Past
+        CONFIRM_LIMIT records to ask about, the pass is trusted as it is."""
+        by_record = {}
+        for link in unseen:
+            by_record.setdefault(link[:2], set()).add(link[2:])
+        if len(by_record) > CONFIRM_LIMIT:
+            return unseen
+        self.related = {}
+        for from_tab, from_id in by_record:
+            self.fetcher.submit(self.read_related, from_tab, from_id)
+        self.handle_events()
+        return [
+            link
+            for link in unseen
+            if link[2:] not in self.related.get(link[:2], {link[2:]})
+        ]
+
+    def read_related(self, tab_name, record_id):
+        """What one record is linked to now; nothing if it is gone."""
+        try:
+            items = self.fetcher.call(
+                self.client.fetch_related_items, tab_name, record_id
+            )
+        except NotFound:
+            items = []
+        except PermissionDenied:
+            return  # cannot tell: the links stay
+        linked = {(i["tab"], i["record_id"], i["link_kind"]) for i in items}
+        self.fetcher.emit("related", (tab_name, record_id), linked)
+
+    def on_related(self, record, linked):
+        self.related[record] = linked
 
 
 class _Paging:

@@ -62,6 +62,13 @@ class FakeClient:
         chunk = self.links[offset : offset + self.page_size]
         return Page(offset, chunk, len(self.links))
 
+    def fetch_related_items(self, tab_name, record_id):
+        return [
+            {"tab": link.to_tab, "record_id": link.to_id, "link_kind": link.kind}
+            for link in self.links
+            if (link.from_tab, link.from_id) == (tab_name, record_id)
+        ]
+
     def fetch_link_pages(self, offset=0):
         yield from _pages(self.links, self.page_size)
 

@@ -324,3 +324,25 @@ def test_h10_more_records_in_one_second_than_the_cap_fail_naming_it(
     # The cursor stops at the second whose records are not all read yet, so
     # the next run asks for that second again.
     assert cursor_of(db_path, "Contacts") == "2026-11-30 12:00:00"
+
+
+def test_field_names_sqlite_or_search_reserves_get_a_number(tmp_path):
+    db_path = str(tmp_path / "m.db")
+    names = ["Rank", "RowID", "_rowid_", "OID", "Contacts FTS"]
+    record = {"collection_id": 1, **{name: f"word{i}" for i, name in enumerate(names)}}
+    result = run(db_path, {"Contacts": ([make_field(n) for n in names], [record])})
+
+    db = sqlite_utils.Database(db_path)
+    columns = dict(db.execute("select field_name, column_name from ivinex_fields"))
+    assert [columns[name] for name in names] == [
+        "rank_2",
+        "rowid_2",
+        "rowid_3",
+        "oid_2",
+        "contacts_fts_2",
+    ]
+    assert result.status == "ok"
+    found = db.execute(
+        "select rowid from contacts_fts where contacts_fts match 'word4'"
+    ).fetchall()
+    assert found == [(1,)]

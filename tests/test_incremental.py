@@ -359,3 +359,39 @@ def test_a_link_removed_while_links_are_read_is_gone_after_the_next_run(
     mirror.close()
     sync_and_verify(client, db_path)
     assert removed
+
+
+def test_links_that_move_while_read_are_never_taken_for_unlinks(
+    sandbox, make_client, tmp_path
+):
+    """Unlinking links already read shifts the later pages, so the pass skips
+    a few links that still exist; the run must not drop those."""
+    instance = sandbox.instance
+    client = make_client(sandbox, page_size=25)
+    db_path = str(tmp_path / "m.db")
+    sync_and_verify(client, db_path)
+    read_link_page = client.fetch_link_page
+    early = [link for link in instance.links() if link["LinkType"] == "Related"][:3]
+
+    def unlink_early_links(*, offset=0):
+        if offset == 50:
+            for link in early:
+                instance.remove_link(*list(link.values())[:4], "Related")
+        return read_link_page(offset=offset)
+
+    client.fetch_link_page = unlink_early_links
+    instance.update_record("Calls", min(instance.records["Calls"]), {"subject": "x"})
+    mirror = Mirror(db_path)
+    result = sync(client, mirror, concurrency=1)
+    mirror.close()
+
+    stored = set(mirror_links(sqlite_utils.Database(db_path)))
+    upstream = {tuple(link.values()) for link in instance.links()}
+    assert upstream <= stored
+    assert any("links moved while" in warning for warning in result.warnings)
+    client.fetch_link_page = read_link_page
+    sync_and_verify(client, db_path)
+
+
+def mirror_links(db):
+    return db.execute("select from_tab, from_id, to_tab, to_id, link_kind from links")
