@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import sqlite3
 import sys
 import time
 from contextlib import closing, contextmanager
@@ -108,15 +109,17 @@ def account_options(command):
         insecure = kw.pop("insecure")
         if insecure:
             warn_insecure()
-        client = IvinexClient(
-            company,
-            username,
-            password,
-            timeout=kw.pop("timeout"),
-            retries=kw.pop("retries"),
-            page_size=page_size,
-            records_endpoint=records_endpoint,
-            verify=not insecure,
+        client = run_api_command(
+            lambda: IvinexClient(
+                company,
+                username,
+                password,
+                timeout=kw.pop("timeout"),
+                retries=kw.pop("retries"),
+                page_size=page_size,
+                records_endpoint=records_endpoint,
+                verify=not insecure,
+            )
         )
         with client:
             return command(*args, client=client, **kw)
@@ -313,24 +316,37 @@ def sync_command(db, client, every, verbose, silent, **options):
             time.sleep(every)
     except KeyboardInterrupt:
         click.echo("Interrupted; every whole page is kept.", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.stderr.flush()
+        # Not sys.exit: that would wait for requests still in flight, which
+        # can take the whole --timeout; nothing is left half written.
+        os._exit(EXIT_INTERRUPTED)
 
 
 @contextmanager
-def locked(db):
+def opened_mirror(db):
+    """The mirror at DB, held under its run lock; clear errors for a busy,
+    foreign or unreachable file."""
     try:
-        with run_lock(db):
-            yield
+        with run_lock(db), closing(Mirror(db)) as mirror:
+            yield mirror
     except LockedByAnotherRun as error:
         raise click.ClickException(str(error)) from None
+    except sqlite3.DatabaseError as error:
+        raise click.ClickException(
+            f"{db} is not a mirror this tool can write ({error}). Name a new "
+            "file, or the database an earlier sync made."
+        ) from None
+    except OSError as error:
+        raise click.ClickException(f"Cannot open {db}: {error.strerror}.") from None
 
 
 def sync_once(db, client, options, verbose, silent, keep_going=False):
-    """One run under the database's lock; returns its exit code."""
+    """One run under the database's lock; returns its exit code. With
+    keep_going (a schedule), any failure is reported and returned instead."""
     reporter = ProgressReporter(silent)
     started = time.monotonic()
     try:
-        with locked(db), closing(Mirror(db)) as mirror:
+        with opened_mirror(db) as mirror:
             result = run_api_command(
                 lambda: sync(client, mirror, reporter=reporter, **options)
             )
@@ -339,6 +355,12 @@ def sync_once(db, client, options, verbose, silent, keep_going=False):
             raise
         error.show()
         return error.exit_code
+    except Exception as error:  # a schedule outlives a bad run
+        if not keep_going:
+            raise
+        logging.getLogger(__name__).debug("The run failed", exc_info=True)
+        click.echo(f"Error: the run failed: {error!r}", err=True)
+        return 1
     finally:
         reporter.close_bars()
     if not silent:
@@ -387,7 +409,7 @@ def verify(db, client, tab_names, verbose, silent):
     0 only when the mirror and the API agree."""
     from .verify import verify as compare
 
-    with closing(Mirror(db)) as mirror:
+    with opened_mirror(db) as mirror:
         verdict = run_api_command(
             lambda: compare(client, mirror, list(tab_names) or None)
         )

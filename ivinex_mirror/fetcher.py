@@ -130,10 +130,10 @@ class Fetcher:
                 continue
             yield event
 
-    def close(self):
+    def close(self, wait=True):
         """Stop every task (each gives up at its next call or event)."""
         self._stopping.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
     def _run(self, task, args):
         try:

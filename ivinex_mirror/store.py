@@ -6,6 +6,7 @@ so an interrupted run leaves whole pages or nothing.
 
 import json
 import logging
+import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -99,7 +100,8 @@ def run_lock(db_path):
 
     The lock is the kernel's (flock on DB.lock), so a run that died, even by
     kill -9, leaves no lock behind: the next run simply takes it."""
-    path = f"{db_path}.lock"
+    # The real path, so that two names for one file (a link) share a lock.
+    path = f"{os.path.realpath(db_path)}.lock"
     lock = FileLock(path, timeout=0)
     try:
         lock.acquire()
@@ -114,6 +116,15 @@ def run_lock(db_path):
         lock.release()
 
 
+def _create_private(path):
+    """A new mirror is readable by its owner alone, as the CRM data in it
+    deserves; SQLite gives its journal files the same mode."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+
+
 def history_table(table):
     return f"{table}_history"
 
@@ -126,6 +137,7 @@ class Mirror:
     """An ivinex-mirror SQLite database."""
 
     def __init__(self, path):
+        _create_private(path)
         self.db = sqlite_utils.Database(path)
         # WAL lets Datasette read while a sync writes, and with NORMAL a commit
         # per page costs no fsync; a crash can lose the last pages, never
@@ -212,6 +224,14 @@ class Mirror:
         rows = self.db.execute("select name, table_name from ivinex_tabs")
         return dict(rows.fetchall())
 
+    def known_field_types(self, tab_id):
+        """{field name: Ivinex field type} as the last run saw them."""
+        rows = self.db.execute(
+            "select field_name, field_type from ivinex_fields where tab_id = ?",
+            [tab_id],
+        )
+        return dict(rows.fetchall())
+
     def known_columns(self, tab_id):
         """{field name: column name} of every field of a tab seen so far."""
         rows = self.db.execute(
@@ -235,9 +255,8 @@ class Mirror:
             self.db.table("ivinex_tabs").upsert(row, pk="tab_id")
 
     def finish_tab(self, tab_id, status):
-        """Record a tab's outcome and how many records its table holds."""
-        table_name = self.known_tables()[tab_id]
-        count = self.db.table(table_name).count
+        """Record a tab's outcome and how many live records its table holds."""
+        count = self.live_count(self.known_tables()[tab_id])
         with self.db.conn:
             self.db.table("ivinex_tabs").update(
                 tab_id,

@@ -157,6 +157,7 @@ class _Sync:
         self.tabs_read = set()  # tab_ids whose records are all read
         self.totals = {}  # tab_id: record count upstream, once asked
         self.skipped = set()  # tab_ids refused
+        self.full_tabs = set()  # tab_ids to read whole: a field changed type
         self.links_state = None  # None, "reading", "refused"
         self.only_one = False
 
@@ -169,10 +170,15 @@ class _Sync:
         self.reporter.warning(message)
 
     def run(self):
+        wait = True
         try:
             self.run_steps()
+        except KeyboardInterrupt:
+            # Whole pages are committed; requests in flight are not waited for.
+            wait = False
+            raise
         finally:
-            self.fetcher.close()
+            self.fetcher.close(wait=wait)
 
     def run_steps(self):
         tab_names = self.options.tab_names
@@ -232,6 +238,10 @@ class _Sync:
     def prepare_tab(self, tab, fields):
         """Make the tab's table ready for its records."""
         schema = self.plan_tab(tab, fields)
+        before = self.mirror.known_field_types(tab.tab_id)
+        if any(before.get(f.name, f.field_type) != f.field_type for f in fields):
+            # Stored values follow the old type; re-read them under the new.
+            self.full_tabs.add(tab.tab_id)
         self.mirror.save_tab(tab, schema.table, "syncing", schema.label_column)
         self.mirror.ensure_tab_table(tab, schema, self.options.history)
         self.tabs[tab.tab_id] = (tab, schema, TabResult(tab.name))
@@ -272,7 +282,7 @@ class _Sync:
     def start_records(self, tab_id):
         tab = self.tabs[tab_id][0]
         cursor, pass_id, _ = self.mirror.tab_state(tab_id)
-        if self.options.full or cursor is None:
+        if self.options.full or cursor is None or tab_id in self.full_tabs:
             pass_id = self.run_id
             self.mirror.start_full_pass(tab_id, pass_id)
             cursor = None
@@ -425,6 +435,9 @@ class _Sync:
             return
         if pass_id is not None:
             self.finish_full_pass(tab, schema, pass_id, result, total)
+        if self.options.hard_deletes:
+            # Rows marked deleted by earlier runs go too.
+            self.mirror.save_deletes(tab.name, schema.table, [], hard=True)
         result.stored = self.mirror.finish_tab(tab.tab_id, "ok")
         self.run_result.tabs.append(result)
         self.reporter.tab_finished(tab, result)
