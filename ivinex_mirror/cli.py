@@ -466,23 +466,41 @@ def _ids(ids):
 
 
 @cli.command()
-@click.option("--company", prompt="Instance URL (e.g. https://acme.ivinex.com)")
-@click.option("--username", prompt="API username")
+@click.option("--company", help="Instance URL, e.g. https://acme.ivinex.com.")
+@click.option("--username", help="API user.")
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Log in once (GetTabs) before saving, so a typo shows now.",
+)
 @click.option("--delete", is_flag=True, help="Forget the saved account.")
-def auth(company, username, delete):
+def auth(company, username, check, delete):
     """Save an account (instance, user, password) for later runs.
 
-    The file lives outside any database, in your user config folder (or
-    IVINEX_MIRROR_ACCOUNT_FILE), readable by you alone (mode 0600)."""
+    Asks for what the options do not give; the password comes from
+    IVINEX_PASSWORD or a hidden prompt. The file lives outside any database,
+    in your user config folder (or IVINEX_MIRROR_ACCOUNT_FILE), readable by
+    you alone (mode 0600)."""
     if delete:
         removed = accounts.delete_account()
         click.echo("Saved account removed." if removed else "No saved account.")
         return
+    company = company or click.prompt("Instance URL (e.g. https://acme.ivinex.com)")
+    username = username or click.prompt("API username")
     password = os.environ.get(PASSWORD_ENV) or click.prompt(
         f"Password for {username}", hide_input=True
     )
+    if check:
+        tabs = run_api_command(lambda: check_account(company, username, password))
+        click.echo(f"Logged in: {username} sees {len(tabs)} tabs.")
     path = accounts.save_account(company, username, password)
     click.echo(f"Saved the account for {username} at {company} in {path}")
+
+
+def check_account(company, username, password):
+    with IvinexClient(company, username, password, retries=1) as client:
+        return client.fetch_tabs()
 
 
 # sandbox, serve, demo

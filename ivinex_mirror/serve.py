@@ -73,9 +73,11 @@ def is_loopback(host):
     if host.strip().lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip().strip("[]"))
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return (mapped or address).is_loopback
 
 
 def warn_if_exposed(host):
@@ -259,7 +261,7 @@ def filters_from_request(request, database, table, datasette):
 
 
 def _shows_deleted(request):
-    if request.args.get(SHOW_DELETED_ARG):
+    if request.args.get(SHOW_DELETED_ARG, "").lower() in ("1", "true", "yes", "on"):
         return True
     if any(DELETED_COLUMN in where for where in request.args.getlist("_where")):
         return True

@@ -634,8 +634,8 @@ def select_tabs(tabs, tab_names):
     if unknown:
         available = ", ".join(tab.name for tab in tabs)
         raise UnknownTab(
-            f"No tab named {', '.join(unknown)} on this instance. "
-            f"Available tabs: {available}."
+            f"No tab named {', '.join(repr(name) for name in unknown)} on this "
+            f"instance. Available tabs: {available}."
         )
     chosen = {by_key[name.lower()].tab_id: by_key[name.lower()] for name in tab_names}
     return sorted(chosen.values(), key=lambda tab: tab.tab_id)

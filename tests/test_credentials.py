@@ -154,3 +154,25 @@ def test_insecure_warns_and_certificate_checks_are_on_by_default(
     assert made == [True, False]
     assert "--insecure" not in plain.output
     assert "turns off HTTPS certificate checks" in insecure.output
+
+
+def test_auth_checks_the_account_before_saving_and_deletes_without_asking(
+    sandbox, tmp_path
+):
+    account_file = tmp_path / "account.json"
+    env = {"IVINEX_MIRROR_ACCOUNT_FILE": str(account_file)}
+    args = ["auth", "--company", sandbox.url, "--username", "demo"]
+
+    wrong = CliRunner().invoke(cli, args, env={**env, "IVINEX_PASSWORD": "nope"})
+    assert wrong.exit_code == 1 and not account_file.exists()
+    assert "refused the username or password" in wrong.output
+
+    right = CliRunner().invoke(cli, args, env={**env, "IVINEX_PASSWORD": PASSWORD})
+    assert right.exit_code == 0, right.output
+    assert "sees 10 tabs" in right.output
+    assert account_file.stat().st_mode & 0o777 == 0o600
+    assert PASSWORD not in right.output
+
+    gone = CliRunner().invoke(cli, ["auth", "--delete"], env=env, input="")
+    assert gone.exit_code == 0 and "removed" in gone.output
+    assert not account_file.exists()

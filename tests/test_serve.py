@@ -693,9 +693,13 @@ def test_table_pages_leave_deleted_records_out(mirror):
 
 @pytest.mark.parametrize(
     "query, expected",
-    [("_deleted=1", [79, 78, 80]), ("_deleted_at__notblank=1", [80])],
+    [
+        ("_deleted=1", [79, 78, 80]),
+        ("_deleted_at__notblank=1", [80]),
+        ("_deleted=0", [79, 78]),
+    ],
 )
-def test_deleted_records_are_shown_when_asked_for(mirror, query, expected):
+def test_deleted_records_are_shown_only_when_asked_for(mirror, query, expected):
     mark_deleted(mirror, "contacts", 80)
     ds = make_datasette(mirror)
 
