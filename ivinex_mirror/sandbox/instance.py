@@ -95,7 +95,7 @@ class Instance:
     def links(self):
         """Every link as GetAllRelatedItems shows it, in sorted order."""
         with self.lock:
-            return [_link_dict(key) for key in self.link_keys()]
+            return [link_dict(key) for key in self.link_keys()]
 
     def link_keys(self):
         """Sorted (from_tab, from_id, to_tab, to_id, kind) tuples; shared."""
@@ -398,7 +398,7 @@ def _touch(record, stamp, user):
     record["modified_by"] = user
 
 
-def _link_dict(key):
+def link_dict(key):
     return {
         "FromTab": key[0],
         "FromRecordID": key[1],

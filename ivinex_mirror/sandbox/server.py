@@ -25,7 +25,12 @@ from werkzeug.wrappers import Request, Response
 from ivinex_mirror.sandbox.chaos import DROP
 from ivinex_mirror.sandbox.definitions import STAMP_FORMAT
 from ivinex_mirror.sandbox.faults import RESET, STALL, FaultPlan, fault_response
-from ivinex_mirror.sandbox.instance import InvalidValue, UnknownRecord, UnknownTab
+from ivinex_mirror.sandbox.instance import (
+    InvalidValue,
+    UnknownRecord,
+    UnknownTab,
+    link_dict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -336,7 +341,7 @@ class SandboxServer:
         offset, limit = self._paging(params)
         with self.instance.lock:
             keys = self.instance.link_keys()
-            page = [_link_item(key) for key in keys[offset : offset + limit]]
+            page = [link_dict(key) for key in keys[offset : offset + limit]]
             return _json({"RelatedItems": page, "Total": len(keys)})
 
     def _post_records(self, params, body):
@@ -501,16 +506,6 @@ def _unauthorized():
     response = _error(401, "Invalid username or password")
     response.headers["WWW-Authenticate"] = REALM
     return response
-
-
-def _link_item(key):
-    return {
-        "FromTab": key[0],
-        "FromRecordID": key[1],
-        "ToTab": key[2],
-        "ToRecordID": key[3],
-        "LinkType": key[4],
-    }
 
 
 def _body_params(body):
