@@ -1,6 +1,7 @@
 """The HTTP client: canned answers for the wire format, the real sandbox for
 paging, retries and every row of the contract's error table."""
 
+import functools
 import json
 import logging
 import socket
@@ -32,7 +33,8 @@ from ivinex_mirror.errors import (
 )
 from ivinex_mirror.sandbox import SandboxServer, generate_instance
 
-SECRET = "Zq7-client-secret-never-logged"
+from .conftest import PASSWORD as SECRET
+
 CANNED_URL = "http://127.0.0.1:9"
 
 
@@ -369,19 +371,8 @@ def clean_faults(request):
 
 
 @pytest.fixture
-def connect(server):
-    clients = []
-
-    def make(**options):
-        options.setdefault("retries", 2)
-        options.setdefault("backoff_factor", 0)
-        client = IvinexClient(server.url, "demo", SECRET, **options)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
+def connect(server, make_client):
+    return functools.partial(make_client, server)
 
 
 def calls_since(server, start, call):
