@@ -18,9 +18,9 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from . import accounts
-from .client import IvinexClient
+from .client import IvinexClient, instance_url
 from .errors import IvinexError
-from .store import LockedByAnotherRun, Mirror, run_lock
+from .store import LockedByAnotherRun, Mirror, NotAMirror, run_lock
 from .sync import DEFAULT_CONCURRENCY, Reporter, sync
 
 PASSWORD_ENV = "IVINEX_PASSWORD"
@@ -323,13 +323,18 @@ def sync_command(db, client, every, verbose, silent, **options):
 
 
 @contextmanager
-def opened_mirror(db):
+def opened_mirror(db, create=True):
     """The mirror at DB, held under its run lock; clear errors for a busy,
     foreign or unreachable file."""
+    folder = os.path.dirname(os.path.realpath(db))
+    if not os.path.isdir(folder):
+        raise click.ClickException(f"There is no folder {folder} for {db}.")
+    if not os.access(folder, os.W_OK):
+        raise click.ClickException(f"Cannot write in {folder}, where {db} goes.")
     try:
-        with run_lock(db), closing(Mirror(db)) as mirror:
+        with run_lock(db), closing(Mirror(db, create=create)) as mirror:
             yield mirror
-    except LockedByAnotherRun as error:
+    except (LockedByAnotherRun, NotAMirror) as error:
         raise click.ClickException(str(error)) from None
     except sqlite3.DatabaseError as error:
         raise click.ClickException(
@@ -337,7 +342,8 @@ def opened_mirror(db):
             "file, or the database an earlier sync made."
         ) from None
     except OSError as error:
-        raise click.ClickException(f"Cannot open {db}: {error.strerror}.") from None
+        where = error.filename or db
+        raise click.ClickException(f"Cannot use {where}: {error.strerror}.") from None
 
 
 def sync_once(db, client, options, verbose, silent, keep_going=False):
@@ -409,7 +415,7 @@ def verify(db, client, tab_names, verbose, silent):
     0 only when the mirror and the API agree."""
     from .verify import verify as compare
 
-    with opened_mirror(db) as mirror:
+    with opened_mirror(db, create=False) as mirror:
         verdict = run_api_command(
             lambda: compare(client, mirror, list(tab_names) or None)
         )
@@ -487,6 +493,7 @@ def auth(company, username, check, delete):
         click.echo("Saved account removed." if removed else "No saved account.")
         return
     company = company or click.prompt("Instance URL (e.g. https://acme.ivinex.com)")
+    company = run_api_command(lambda: instance_url(company))
     username = username or click.prompt("API username")
     password = os.environ.get(PASSWORD_ENV) or click.prompt(
         f"Password for {username}", hide_input=True

@@ -523,14 +523,18 @@ def instance_url(company: str) -> str:
     text = (company or "").strip()
     if "://" not in text:
         text = "https://" + text
-    parts = urlsplit(text)
-    if parts.username is not None or parts.password is not None:
+    try:
+        parts = urlsplit(text)
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+        parts, has_credentials = None, False
+    if has_credentials:
         raise IvinexError(
             "The company URL must not carry a username or password; give the "
             "address alone (e.g. https://acme.ivinex.com) and the credentials "
             "with --username and IVINEX_PASSWORD."
         )
-    if not _is_web_address(parts, text):
+    if parts is None or not _is_web_address(parts, text):
         raise IvinexError(
             f"{company!r} is not an Ivinex instance URL. Give the address of "
             "your instance, e.g. https://acme.ivinex.com."

@@ -102,6 +102,10 @@ def run_lock(db_path):
     kill -9, leaves no lock behind: the next run simply takes it."""
     # The real path, so that two names for one file (a link) share a lock.
     path = f"{os.path.realpath(db_path)}.lock"
+    # The lock library takes any failure to make its file for "busy": make
+    # it first, so that a folder we cannot write in says so.
+    with open(path, "a"):
+        pass
     lock = FileLock(path, timeout=0)
     try:
         lock.acquire()
@@ -114,6 +118,23 @@ def run_lock(db_path):
         yield
     finally:
         lock.release()
+
+
+class NotAMirror(Exception):
+    """The database is not one this tool made."""
+
+
+def _check_is_mirror(db, path, create):
+    tables = set(db.table_names())
+    if "ivinex_tabs" in tables or (create and not tables):
+        return
+    db.close()
+    if tables:
+        raise NotAMirror(
+            f"{path} holds tables of another program, not an ivinex-mirror "
+            "database; nothing was changed. Name a new file."
+        )
+    raise NotAMirror(f"{path} is no mirror yet; run `ivinex-mirror sync` first.")
 
 
 def _create_private(path):
@@ -136,9 +157,13 @@ def now_iso():
 class Mirror:
     """An ivinex-mirror SQLite database."""
 
-    def __init__(self, path):
-        _create_private(path)
+    def __init__(self, path, create=True):
+        """Open the mirror at `path`, creating it unless `create` is False.
+        A database of another program is refused, never changed."""
+        if create:
+            _create_private(path)
         self.db = sqlite_utils.Database(path)
+        _check_is_mirror(self.db, path, create)
         # WAL lets Datasette read while a sync writes, and with NORMAL a commit
         # per page costs no fsync; a crash can lose the last pages, never
         # corrupt the database, and their cursors go with them.

@@ -346,3 +346,46 @@ def test_field_names_sqlite_or_search_reserves_get_a_number(tmp_path):
         "select rowid from contacts_fts where contacts_fts match 'word4'"
     ).fetchall()
     assert found == [(1,)]
+
+
+def cli_plain(*args):
+    return CliRunner().invoke(
+        cli,
+        [*args, "--company", "http://127.0.0.1:9", "--username", "demo"],
+        env={"IVINEX_PASSWORD": PASSWORD},
+    )
+
+
+def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path):
+    other = tmp_path / "other.db"
+    sqlite_utils.Database(str(other))["contacts"].insert({"x": 1})
+    before = other.read_bytes()
+
+    result = cli_plain("sync", str(other))
+    assert result.exit_code == 1 and "another program" in result.output
+    assert other.read_bytes() == before
+
+
+def test_verify_on_a_file_that_is_no_mirror_writes_nothing(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    result = cli_plain("verify", str(empty))
+    assert result.exit_code == 1 and "no mirror yet" in result.output
+    assert empty.stat().st_size == 0
+
+
+def test_a_missing_folder_is_named_not_created(tmp_path):
+    result = cli_plain("sync", str(tmp_path / "nowhere" / "m.db"))
+    assert result.exit_code == 1 and "There is no folder" in result.output
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_an_unparsable_company_url_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        ["sync", str(tmp_path / "m.db"), "--company", "http://[::1"]
+        + ["--username", "demo"],
+        env={"IVINEX_PASSWORD": PASSWORD},
+    )
+    assert result.exit_code == 1 and "is not an Ivinex instance URL" in result.output
+    assert "Traceback" not in result.output
