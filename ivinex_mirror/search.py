@@ -7,7 +7,8 @@ and deleted. Datasette finds these indexes by itself, for the search box of
 each table and for the search across all tabs.
 
 Records marked deleted (`_deleted_at` set) stay in the index; the served
-table pages and canned queries leave them out (see serve.py).
+table pages leave them out (serve.py), and so do the canned queries
+(metadata.py).
 """
 
 import logging

@@ -387,12 +387,21 @@ class Mirror:
             if history and changed:
                 self._save_versions(table, changed)
             if cursor is not None:
-                self.db.execute(
-                    "update ivinex_tabs set cursor = ? where tab_id = ?"
-                    " and (cursor is null or cursor < ?)",
-                    [cursor, tab_id, cursor],
-                )
+                self._move_cursor(tab_id, cursor)
         return changed
+
+    def save_cursor(self, tab_id, cursor):
+        """Move a tab's cursor on its own: once a tab read out of order by
+        the server is read whole."""
+        with self.db.conn:
+            self._move_cursor(tab_id, cursor)
+
+    def _move_cursor(self, tab_id, cursor):
+        self.db.execute(
+            "update ivinex_tabs set cursor = ? where tab_id = ?"
+            " and (cursor is null or cursor < ?)",
+            [cursor, tab_id, cursor],
+        )
 
     def _changed_ids(self, table, rows):
         ids = [row[RECORD_ID] for row in rows]
@@ -433,27 +442,27 @@ class Mirror:
         )
         return [row[0] for row in self.db.execute(sql, [pass_id])]
 
-    def save_deletes(self, tab_name, table, ids, hard=False):
-        """Mark rows deleted (or remove them), and drop their links, in one
-        transaction. With `hard`, rows marked earlier are removed too."""
+    def save_deletes(self, tab_name, table, ids):
+        """Mark rows deleted upstream, and drop their links, in one
+        transaction."""
         marks = "(select value from json_each(?))"
         with self.db.conn:
-            if hard:
-                self.db.execute(
-                    f"delete from {_quote(table)} where {RECORD_ID} in {marks}"
-                    " or _deleted_at is not null",
-                    [json.dumps(ids)],
-                )
-            else:
-                self.db.execute(
-                    f"update {_quote(table)} set _deleted_at = ?"
-                    f" where {RECORD_ID} in {marks}",
-                    [now_iso(), json.dumps(ids)],
-                )
+            self.db.execute(
+                f"update {_quote(table)} set _deleted_at = ?"
+                f" where {RECORD_ID} in {marks}",
+                [now_iso(), json.dumps(ids)],
+            )
             self.db.execute(
                 f"delete from links where (from_tab = ? and from_id in {marks})"
                 f" or (to_tab = ? and to_id in {marks})",
                 [tab_name, json.dumps(ids), tab_name, json.dumps(ids)],
+            )
+
+    def remove_marked_deletes(self, table):
+        """Remove the rows marked deleted (their links went when marked)."""
+        with self.db.conn:
+            self.db.execute(
+                f"delete from {_quote(table)} where _deleted_at is not null"
             )
 
     def save_links(self, links, run_id):

@@ -406,9 +406,8 @@ class _Sync:
     def on_tab_read(self, tab, late_cursor):
         if tab.tab_id not in self.tabs:
             return
-        _, schema, _ = self.tabs[tab.tab_id]
         if late_cursor:
-            self.mirror.save_page(tab.tab_id, schema.table, [], 0, late_cursor)
+            self.mirror.save_cursor(tab.tab_id, late_cursor)
         self.tabs_read.add(tab.tab_id)
         self.finish_tab_when_counted(tab)
 
@@ -436,8 +435,8 @@ class _Sync:
         if pass_id is not None:
             self.finish_full_pass(tab, schema, pass_id, result, total)
         if self.options.hard_deletes:
-            # Rows marked deleted by earlier runs go too.
-            self.mirror.save_deletes(tab.name, schema.table, [], hard=True)
+            # This run's deletes and any marked by earlier runs.
+            self.mirror.remove_marked_deletes(schema.table)
         result.stored = self.mirror.finish_tab(tab.tab_id, "ok")
         self.run_result.tabs.append(result)
         self.reporter.tab_finished(tab, result)
@@ -457,9 +456,7 @@ class _Sync:
             self.mirror.start_full_pass(tab.tab_id, None)
             return
         if unseen:
-            self.mirror.save_deletes(
-                tab.name, schema.table, unseen, self.options.hard_deletes
-            )
+            self.mirror.save_deletes(tab.name, schema.table, unseen)
         self.mirror.finish_full_pass(tab.tab_id, self.run_id)
         result.deleted += len(unseen)
         result.full_pass = True

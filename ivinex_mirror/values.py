@@ -29,13 +29,6 @@ class Misfit(ValueError):
     """A value that does not fit its field's type; it is stored as given."""
 
 
-def coerce(value, field_type):
-    """The value to store for a field of this type; raises Misfit."""
-    if value is None:
-        return None
-    return converter_for(field_type)(value)
-
-
 def converter_for(field_type):
     return _CONVERTERS.get(field_type, to_text)
 

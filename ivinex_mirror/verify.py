@@ -87,14 +87,8 @@ def check_tab(client, mirror, tab, table):
 
 
 def _live_rows(mirror, table):
-    rows = mirror.db.execute(
-        f'select * from "{table}" where _deleted_at is null'
-    ).fetchall()
-    names = [
-        column[0]
-        for column in mirror.db.execute(f'select * from "{table}" limit 0').description
-    ]
-    return {row[0]: dict(zip(names, row)) for row in rows}
+    rows = mirror.db.table(table).rows_where("_deleted_at is null")
+    return {row[RECORD_ID]: row for row in rows}
 
 
 def _compare(check, records, stored, columns):

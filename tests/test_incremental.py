@@ -20,6 +20,7 @@ from ivinex_mirror.sync import sync
 from ivinex_mirror.verify import verify
 
 from .conftest import PASSWORD
+from .test_sync import mirror_links
 
 
 def sync_and_verify(client, db_path, **options):
@@ -391,7 +392,3 @@ def test_links_that_move_while_read_are_never_taken_for_unlinks(
     assert any("links moved while" in warning for warning in result.warnings)
     client.fetch_link_page = read_link_page
     sync_and_verify(client, db_path)
-
-
-def mirror_links(db):
-    return db.execute("select from_tab, from_id, to_tab, to_id, link_kind from links")

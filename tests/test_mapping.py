@@ -8,6 +8,7 @@ import time
 import pytest
 import sqlite_utils
 
+from ivinex_mirror.client import Page
 from ivinex_mirror.schema import normalise_name, plan_columns
 from ivinex_mirror.store import MIRROR_COLUMNS, Mirror
 from ivinex_mirror.sync import sync
@@ -279,3 +280,29 @@ def test_new_tabs_get_their_tables_in_tab_order_not_answer_order(db_path):
     db = sqlite_utils.Database(db_path)
     tables = dict(db.execute("select name, table_name from ivinex_tabs"))
     assert tables == {"Deals": "deals", "deals": "deals_2"}
+
+
+class UnorderedClient(FakeClient):
+    """A server that ignores modified_date order when asked for changes."""
+
+    def fetch_record_page(self, tab, modified_since=None, offset=0):
+        records = sorted(self.records(tab), key=lambda r: -r["collection_id"])
+        chunk = records[offset : offset + self.page_size]
+        return Page(offset, chunk, len(records))
+
+
+def test_a_server_that_does_not_order_changes_is_read_by_offset(db_path):
+    stamps = ["2026-03-01 10:00:00", "2026-03-03 10:00:00", "2026-03-02 10:00:00"]
+    records = [
+        {"collection_id": i, "name": f"n{i}", "modified_date": stamp}
+        for i, stamp in enumerate(stamps, 1)
+    ]
+    mirror = Mirror(db_path)
+    result = sync(UnorderedClient({"Deals": ([make_field("name")], records)}), mirror)
+    mirror.close()
+
+    db = sqlite_utils.Database(db_path)
+    assert db["deals"].count == 3
+    assert any("does not order records" in w for w in result.warnings)
+    cursor = db.execute("select cursor from ivinex_tabs").fetchone()[0]
+    assert cursor == "2026-03-03 10:00:00"
